@@ -1,0 +1,241 @@
+//! `tenant.toml`: which tenant, the plugin's configuration, the sandbox policy.
+//!
+//! Every error names the file and the field, so an operator with a thousand tenant
+//! files knows which line to fix.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::policy::{HostPattern, SandboxPolicy};
+
+/// A configuration problem: the file, the field, what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}: {field}: {reason}")]
+pub struct ConfigError {
+    pub file: String,
+    pub field: String,
+    pub reason: String,
+}
+
+impl ConfigError {
+    pub fn new(file: &Path, field: impl Into<String>, reason: impl Into<String>) -> Self {
+        ConfigError {
+            file: file.display().to_string(),
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TenantFile {
+    tenant: String,
+    #[serde(default)]
+    integration: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    sandbox: SandboxFile,
+}
+
+/// `[sandbox]` as written; `None` means the default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SandboxFile {
+    pub allowed_hosts: Option<Vec<String>>,
+    #[serde(rename = "memoryMiB")]
+    pub memory_mib: Option<u64>,
+    pub timeout_seconds: Option<u64>,
+    pub max_concurrent_requests: Option<u32>,
+    #[serde(rename = "maxResponseMiB")]
+    pub max_response_mib: Option<u64>,
+    pub max_log_lines: Option<u32>,
+}
+
+/// One tenant's configuration, as read from its file.
+#[derive(Debug, Clone)]
+pub struct TenantConfig {
+    /// Where it came from, for error messages.
+    pub file: PathBuf,
+    /// Tenant id: letters, digits, `-`, `_`, `.`; used in logs and output paths.
+    pub tenant: String,
+    /// The plugin's configuration fields as text, by name.
+    pub integration: BTreeMap<String, String>,
+    /// The sandbox as configured; hosts not given are filled in per mode.
+    pub sandbox: SandboxPolicy,
+    /// Whether `allowedHosts` was given.
+    pub allowed_hosts_given: bool,
+}
+
+impl TenantConfig {
+    /// Reads and checks a tenant file.
+    pub fn load(path: &Path) -> Result<TenantConfig, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|error| ConfigError::new(path, "(file)", format!("cannot read: {error}")))?;
+        Self::parse(path, &text)
+    }
+
+    /// Parses the text of a tenant file (`path` only names it in errors).
+    pub fn parse(path: &Path, text: &str) -> Result<TenantConfig, ConfigError> {
+        let file: TenantFile = toml::from_str(text).map_err(|error| {
+            let field = toml_error_field(&error).unwrap_or_else(|| "(syntax)".to_owned());
+            ConfigError::new(path, field, error.message().to_owned())
+        })?;
+        Self::from_parts(path, file.tenant, file.integration, file.sandbox)
+    }
+
+    fn from_parts(
+        path: &Path,
+        tenant: String,
+        integration: BTreeMap<String, toml::Value>,
+        sandbox: SandboxFile,
+    ) -> Result<TenantConfig, ConfigError> {
+        check_tenant_id(&tenant).map_err(|reason| ConfigError::new(path, "tenant", reason))?;
+        let integration = integration
+            .into_iter()
+            .map(|(name, value)| {
+                let text = match value {
+                    toml::Value::String(s) => s,
+                    toml::Value::Integer(i) => i.to_string(),
+                    toml::Value::Boolean(b) => b.to_string(),
+                    toml::Value::Float(f) => f.to_string(),
+                    _ => {
+                        return Err(ConfigError::new(
+                            path,
+                            format!("integration.{name}"),
+                            "must be a string, number or boolean",
+                        ));
+                    }
+                };
+                Ok((name, text))
+            })
+            .collect::<Result<_, _>>()?;
+        let (sandbox, allowed_hosts_given) = sandbox_policy(path, sandbox)?;
+        Ok(TenantConfig {
+            file: path.to_owned(),
+            tenant,
+            integration,
+            sandbox,
+            allowed_hosts_given,
+        })
+    }
+}
+
+/// Tenant ids become directory names: keep them to a safe alphabet.
+pub fn check_tenant_id(tenant: &str) -> Result<(), String> {
+    if tenant.is_empty() || tenant.len() > 128 {
+        return Err("must have 1 to 128 characters".into());
+    }
+    if tenant.starts_with('.') || !tenant.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+        return Err("may only use letters, digits, '-', '_' and '.', and not start with '.'".into());
+    }
+    Ok(())
+}
+
+fn sandbox_policy(path: &Path, file: SandboxFile) -> Result<(SandboxPolicy, bool), ConfigError> {
+    let mut policy = SandboxPolicy::default();
+    let positive = |field: &str, value: u64| {
+        if value == 0 {
+            Err(ConfigError::new(path, format!("sandbox.{field}"), "must be at least 1"))
+        } else {
+            Ok(value)
+        }
+    };
+    if let Some(mib) = file.memory_mib {
+        policy.memory_bytes = positive("memoryMiB", mib)?
+            .checked_mul(1 << 20)
+            .ok_or_else(|| ConfigError::new(path, "sandbox.memoryMiB", "is too large"))?;
+    }
+    if let Some(seconds) = file.timeout_seconds {
+        policy.timeout = Duration::from_secs(positive("timeoutSeconds", seconds)?);
+    }
+    if let Some(max) = file.max_concurrent_requests {
+        policy.max_concurrent_requests = positive("maxConcurrentRequests", u64::from(max))? as u32;
+    }
+    if let Some(mib) = file.max_response_mib {
+        policy.max_response_bytes = positive("maxResponseMiB", mib)?.saturating_mul(1 << 20);
+    }
+    if let Some(lines) = file.max_log_lines {
+        policy.max_log_lines = lines;
+    }
+    let given = file.allowed_hosts.is_some();
+    if let Some(hosts) = file.allowed_hosts {
+        policy.allowed_hosts = hosts
+            .iter()
+            .enumerate()
+            .map(|(i, host)| {
+                HostPattern::parse(host)
+                    .map_err(|reason| ConfigError::new(path, format!("sandbox.allowedHosts[{i}]"), reason))
+            })
+            .collect::<Result<_, _>>()?;
+    }
+    Ok((policy, given))
+}
+
+/// The dotted field path of a TOML error, when it names one.
+fn toml_error_field(error: &toml::de::Error) -> Option<String> {
+    let message = error.message();
+    // serde's messages name the field in backticks: "unknown field `foo`, expected ...",
+    // "missing field `tenant`", "invalid type: ..., expected ..." (no name).
+    let start = message.find('`')? + 1;
+    let end = start + message[start..].find('`')?;
+    Some(message[start..end].to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<TenantConfig, ConfigError> {
+        TenantConfig::parse(Path::new("tenant.toml"), text)
+    }
+
+    #[test]
+    fn reads_the_documented_example() {
+        let config = parse(
+            r#"
+            tenant = "acme"
+            [integration]
+            apiKey = "k"
+            baseUrl = "https://console.jumpcloud.com"
+            [sandbox]
+            allowedHosts = ["console.jumpcloud.com"]
+            memoryMiB = 64
+            timeoutSeconds = 1800
+            maxConcurrentRequests = 8
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.tenant, "acme");
+        assert_eq!(config.integration["apiKey"], "k");
+        assert_eq!(config.sandbox.memory_bytes, 64 << 20);
+        assert_eq!(config.sandbox.timeout, Duration::from_secs(1800));
+        assert_eq!(config.sandbox.max_concurrent_requests, 8);
+        assert!(config.allowed_hosts_given);
+        assert!(config.sandbox.allowing("console.jumpcloud.com", 443).is_some());
+    }
+
+    #[test]
+    fn errors_name_file_and_field() {
+        let error = parse("tenant = \"a\"\nbogus = 1\n").unwrap_err();
+        assert_eq!((error.file.as_str(), error.field.as_str()), ("tenant.toml", "bogus"));
+
+        let error = parse("[integration]\napiKey = \"k\"\n").unwrap_err();
+        assert_eq!(error.field, "tenant");
+
+        let error = parse("tenant = \"a\"\n[sandbox]\nmemoryMiB = 0\n").unwrap_err();
+        assert_eq!(error.field, "sandbox.memoryMiB");
+
+        let error = parse("tenant = \"a\"\n[sandbox]\nmemoryMB = 5\n").unwrap_err();
+        assert_eq!(error.field, "memoryMB");
+
+        let error = parse("tenant = \"a\"\n[sandbox]\nallowedHosts = [\"https://x.com\"]\n").unwrap_err();
+        assert_eq!(error.field, "sandbox.allowedHosts[0]");
+
+        let error = parse("tenant = \"../etc\"\n").unwrap_err();
+        assert_eq!(error.field, "tenant");
+        assert!(error.to_string().starts_with("tenant.toml: tenant: "));
+    }
+}

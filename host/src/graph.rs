@@ -1,0 +1,601 @@
+//! The job's graph store: what `graph` imports do.
+//!
+//! It enforces the J1 rules every plugin must follow (unique `_key` across entities and
+//! relationships, key and class lengths, property names), drops relationships whose
+//! endpoints were never collected (counted, not stored), and resolves mapped
+//! relationships into entities of its own graph. Objects go to a [`GraphSink`] as they
+//! arrive; the store keeps only keys and small indexes in memory.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use serde_json::{Map, Number, Value};
+
+use crate::bindings::{
+    Entity, GraphError, MappedRelationship, MappingDirection, Property, PropertyValue, Relationship,
+};
+use crate::output::{GraphSink, Location, ObjectKind};
+
+/// The J1 minimum length of a `_key`.
+const MIN_KEY_LEN: usize = 10;
+/// The J1 minimum length of a `_type`.
+const MIN_TYPE_LEN: usize = 3;
+/// The J1 minimum length of a class name.
+const MIN_CLASS_LEN: usize = 2;
+
+/// What happened to one batch (the WIT `batch-outcome`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    pub accepted: u32,
+    pub dropped: u32,
+}
+
+/// What one step put into the graph.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StepGraphStats {
+    /// Entities stored, by `_type`.
+    pub entities: BTreeMap<String, u64>,
+    /// Relationships stored, by `_type`.
+    pub relationships: BTreeMap<String, u64>,
+    /// Relationships dropped because an endpoint was never collected.
+    pub dropped_relationships: u64,
+    /// Mapped relationships resolved to an entity that already existed.
+    pub mapped_to_existing: u64,
+    /// Mapped relationships that created their target entity.
+    pub mapped_to_created: u64,
+}
+
+impl StepGraphStats {
+    /// Every `_type` the step emitted, entities and relationships.
+    pub fn encountered_types(&self) -> Vec<String> {
+        let mut types: Vec<String> = self
+            .entities
+            .keys()
+            .chain(self.relationships.keys())
+            .cloned()
+            .collect();
+        types.sort();
+        types.dedup();
+        types
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum KeyEntry {
+    Entity {
+        location: Location,
+        /// Index into `class_sets`.
+        class_set: u32,
+    },
+    Relationship,
+}
+
+/// The graph of one job.
+pub struct GraphStore {
+    sink: Box<dyn GraphSink>,
+    keys: HashMap<Arc<str>, KeyEntry>,
+    keys_by_type: HashMap<String, Vec<Arc<str>>>,
+    /// Interned `_class` lists: entities share a handful of them.
+    class_sets: Vec<Vec<String>>,
+    /// Entity keys by lowercase `email` value, for mapped-relationship targets.
+    keys_by_email: HashMap<String, Vec<Arc<str>>>,
+    data: HashMap<String, String>,
+    step: String,
+    stats: BTreeMap<String, StepGraphStats>,
+}
+
+/// An I/O failure of the sink: the host cannot go on storing the graph.
+pub type StoreResult<T> = Result<Result<T, GraphError>, std::io::Error>;
+
+impl GraphStore {
+    pub fn new(sink: Box<dyn GraphSink>) -> GraphStore {
+        GraphStore {
+            sink,
+            keys: HashMap::new(),
+            keys_by_type: HashMap::new(),
+            class_sets: Vec::new(),
+            keys_by_email: HashMap::new(),
+            data: HashMap::new(),
+            step: String::new(),
+            stats: BTreeMap::new(),
+        }
+    }
+
+    /// Objects added from now on belong to `step_id`.
+    pub fn begin_step(&mut self, step_id: &str) {
+        self.step = step_id.to_owned();
+        self.stats.entry(step_id.to_owned()).or_default();
+    }
+
+    pub fn step_stats(&self, step_id: &str) -> StepGraphStats {
+        self.stats.get(step_id).cloned().unwrap_or_default()
+    }
+
+    /// Number of objects stored so far, entities and relationships.
+    pub fn object_count(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Adds a batch of entities: all of them, or none when one is a duplicate or invalid.
+    pub fn add_entities(&mut self, entities: Vec<Entity>) -> StoreResult<BatchOutcome> {
+        let mut batch_keys = HashSet::new();
+        for entity in &entities {
+            if let Err(error) = validate_entity(entity) {
+                return Ok(Err(error));
+            }
+            if self.keys.contains_key(entity.key.as_str()) || !batch_keys.insert(entity.key.as_str()) {
+                return Ok(Err(GraphError::DuplicateKey(entity.key.clone())));
+            }
+        }
+        let accepted = entities.len() as u32;
+        for entity in entities {
+            self.store_entity(entity)?;
+        }
+        Ok(Ok(BatchOutcome {
+            accepted,
+            dropped: 0,
+        }))
+    }
+
+    /// Adds a batch of relationships. Those with an endpoint missing from the graph are
+    /// dropped and counted; a duplicate or invalid one rejects the batch.
+    pub fn add_relationships(&mut self, relationships: Vec<Relationship>) -> StoreResult<BatchOutcome> {
+        let mut batch_keys = HashSet::new();
+        for relationship in &relationships {
+            if let Err(error) = validate_relationship(relationship) {
+                return Ok(Err(error));
+            }
+            if self.keys.contains_key(relationship.key.as_str())
+                || !batch_keys.insert(relationship.key.as_str())
+            {
+                return Ok(Err(GraphError::DuplicateKey(relationship.key.clone())));
+            }
+        }
+        let mut outcome = BatchOutcome::default();
+        for relationship in relationships {
+            if !self.is_entity(&relationship.from_key) || !self.is_entity(&relationship.to_key) {
+                tracing::debug!(
+                    key = %relationship.key,
+                    "dropped a relationship whose endpoint was not collected"
+                );
+                outcome.dropped += 1;
+                continue;
+            }
+            let Relationship {
+                key,
+                type_,
+                class,
+                from_key,
+                to_key,
+                properties,
+            } = relationship;
+            self.store_relationship(key, type_, class, from_key, to_key, properties)?;
+            outcome.accepted += 1;
+        }
+        self.current_stats().dropped_relationships += u64::from(outcome.dropped);
+        Ok(Ok(outcome))
+    }
+
+    /// Resolves and adds mapped relationships (see the WIT `mapped-relationship`): finds
+    /// the target among the graph's entities, creates it when none matches, and stores
+    /// a direct relationship.
+    pub fn add_mapped_relationships(
+        &mut self,
+        relationships: Vec<MappedRelationship>,
+    ) -> StoreResult<BatchOutcome> {
+        let mut batch_keys = HashSet::new();
+        for mapped in &relationships {
+            if let Err(error) = validate_mapped(mapped) {
+                return Ok(Err(error));
+            }
+            if self.keys.contains_key(mapped.key.as_str()) || !batch_keys.insert(mapped.key.as_str()) {
+                return Ok(Err(GraphError::DuplicateKey(mapped.key.clone())));
+            }
+        }
+        let mut outcome = BatchOutcome::default();
+        for mapped in relationships {
+            if !self.is_entity(&mapped.source_key) {
+                tracing::debug!(key = %mapped.key, "dropped a mapped relationship without its source");
+                outcome.dropped += 1;
+                continue;
+            }
+            let target_key = match self.find_target(&mapped) {
+                Some(existing) => {
+                    self.current_stats().mapped_to_existing += 1;
+                    existing
+                }
+                None => {
+                    let target = &mapped.target_entity;
+                    if self.keys.contains_key(target.key.as_str()) {
+                        // The key exists but does not match the filter (or is not an entity).
+                        return Ok(Err(GraphError::DuplicateKey(target.key.clone())));
+                    }
+                    self.store_entity(Entity {
+                        key: target.key.clone(),
+                        type_: target.type_.clone(),
+                        classes: target.classes.clone(),
+                        properties: target.properties.clone(),
+                        raw_data: None,
+                    })?;
+                    self.current_stats().mapped_to_created += 1;
+                    target.key.clone()
+                }
+            };
+            let (from_key, to_key) = match mapped.direction {
+                MappingDirection::Forward => (mapped.source_key, target_key),
+                MappingDirection::Reverse => (target_key, mapped.source_key),
+            };
+            self.store_relationship(
+                mapped.key,
+                mapped.type_,
+                mapped.class,
+                from_key,
+                to_key,
+                mapped.properties,
+            )?;
+            outcome.accepted += 1;
+        }
+        self.current_stats().dropped_relationships += u64::from(outcome.dropped);
+        Ok(Ok(outcome))
+    }
+
+    pub fn has_key(&self, key: &str) -> bool {
+        self.keys.contains_key(key)
+    }
+
+    pub fn find_entity(&mut self, key: &str) -> std::io::Result<Option<Entity>> {
+        let Some(KeyEntry::Entity { location, .. }) = self.keys.get(key).copied() else {
+            return Ok(None);
+        };
+        Ok(self.sink.read(location)?.map(entity_from_json))
+    }
+
+    pub fn entity_keys(&self, entity_type: &str, start: u32, limit: u32) -> Vec<String> {
+        self.keys_by_type
+            .get(entity_type)
+            .map(|keys| {
+                keys.iter()
+                    .skip(start as usize)
+                    .take(limit as usize)
+                    .map(|key| key.to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn set_data(&mut self, key: String, value: String) {
+        self.data.insert(key, value);
+    }
+
+    pub fn get_data(&self, key: &str) -> Option<String> {
+        self.data.get(key).cloned()
+    }
+
+    /// Writes out everything still buffered.
+    pub fn flush(&mut self) -> std::io::Result<()> {
+        self.sink.flush()
+    }
+
+    fn current_stats(&mut self) -> &mut StepGraphStats {
+        self.stats.entry(self.step.clone()).or_default()
+    }
+
+    fn is_entity(&self, key: &str) -> bool {
+        matches!(self.keys.get(key), Some(KeyEntry::Entity { .. }))
+    }
+
+    fn classes_of(&self, key: &str) -> &[String] {
+        match self.keys.get(key) {
+            Some(KeyEntry::Entity { class_set, .. }) => &self.class_sets[*class_set as usize],
+            _ => &[],
+        }
+    }
+
+    fn intern_classes(&mut self, classes: &[String]) -> u32 {
+        if let Some(index) = self.class_sets.iter().position(|set| set == classes) {
+            return index as u32;
+        }
+        self.class_sets.push(classes.to_vec());
+        (self.class_sets.len() - 1) as u32
+    }
+
+    /// The first entity matching one of the filter sets. Supported filter keys: `_class`,
+    /// `_key` and `email` (checked by `validate_mapped`).
+    fn find_target(&self, mapped: &MappedRelationship) -> Option<String> {
+        let target = &mapped.target_entity;
+        for filter in &mapped.target_filter_keys {
+            let wants = |name: &str| filter.iter().any(|f| f == name);
+            let class_ok = |key: &str| {
+                !wants("_class") || self.classes_of(key).iter().any(|c| target.classes.contains(c))
+            };
+            let candidates: Vec<&str> = if wants("email") {
+                text_values(&target.properties, "email")
+                    .iter()
+                    .filter_map(|email| self.keys_by_email.get(&email.to_lowercase()))
+                    .flatten()
+                    .map(|key| key.as_ref())
+                    .collect()
+            } else if wants("_key") {
+                vec![target.key.as_str()]
+            } else {
+                continue;
+            };
+            let found = candidates.into_iter().find(|key| {
+                self.is_entity(key) && class_ok(key) && (!wants("_key") || *key == target.key)
+            });
+            if let Some(key) = found {
+                return Some(key.to_owned());
+            }
+        }
+        None
+    }
+
+    fn store_entity(&mut self, entity: Entity) -> std::io::Result<()> {
+        let key: Arc<str> = Arc::from(entity.key.as_str());
+        let class_set = self.intern_classes(&entity.classes);
+        for email in text_values(&entity.properties, "email") {
+            self.keys_by_email
+                .entry(email.to_lowercase())
+                .or_default()
+                .push(key.clone());
+        }
+        let entity_type = entity.type_.clone();
+        let location = self.sink.write(
+            &self.step,
+            ObjectKind::Entity,
+            &entity_type,
+            entity_to_json(entity),
+        )?;
+        self.keys.insert(key.clone(), KeyEntry::Entity { location, class_set });
+        self.keys_by_type
+            .entry(entity_type.clone())
+            .or_default()
+            .push(key);
+        *self.current_stats().entities.entry(entity_type).or_default() += 1;
+        Ok(())
+    }
+
+    fn store_relationship(
+        &mut self,
+        key: String,
+        relationship_type: String,
+        class: String,
+        from_key: String,
+        to_key: String,
+        properties: Vec<Property>,
+    ) -> std::io::Result<()> {
+        let mut object = Map::new();
+        object.insert("_key".into(), Value::String(key.clone()));
+        object.insert("_type".into(), Value::String(relationship_type.clone()));
+        object.insert("_class".into(), Value::String(class));
+        object.insert("_fromEntityKey".into(), Value::String(from_key));
+        object.insert("_toEntityKey".into(), Value::String(to_key));
+        insert_properties(&mut object, properties);
+        self.sink
+            .write(&self.step, ObjectKind::Relationship, &relationship_type, object)?;
+        self.keys.insert(Arc::from(key.as_str()), KeyEntry::Relationship);
+        *self
+            .current_stats()
+            .relationships
+            .entry(relationship_type)
+            .or_default() += 1;
+        Ok(())
+    }
+}
+
+fn text_values<'p>(properties: &'p [Property], name: &str) -> Vec<&'p str> {
+    match properties.iter().find(|p| p.name == name).map(|p| &p.value) {
+        Some(PropertyValue::Text(text)) => vec![text.as_str()],
+        Some(PropertyValue::TextList(list)) => list.iter().map(String::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn invalid(key: &str, rule: &str) -> GraphError {
+    GraphError::InvalidObject(format!("{key}: {rule}"))
+}
+
+fn validate_common(key: &str, object_type: &str, properties: &[Property]) -> Result<(), GraphError> {
+    if key.chars().count() < MIN_KEY_LEN {
+        return Err(invalid(key, "_key must have at least 10 characters"));
+    }
+    if object_type.chars().count() < MIN_TYPE_LEN {
+        return Err(invalid(key, "_type must have at least 3 characters"));
+    }
+    let mut names = HashSet::new();
+    for property in properties {
+        if !valid_property_name(&property.name) {
+            return Err(invalid(
+                key,
+                &format!(
+                    "property name {:?} is reserved or has characters outside [A-Za-z0-9. -]",
+                    property.name
+                ),
+            ));
+        }
+        if !names.insert(property.name.as_str()) {
+            return Err(invalid(key, &format!("property {:?} is set twice", property.name)));
+        }
+        if let PropertyValue::Float(f) = property.value
+            && !f.is_finite()
+        {
+            return Err(invalid(key, &format!("property {:?} is not a finite number", property.name)));
+        }
+    }
+    Ok(())
+}
+
+/// J1's rule for property names (`GraphObject.propertyNames`), minus the `_` prefix
+/// that only the graph's own fields may use.
+fn valid_property_name(name: &str) -> bool {
+    let rest = name.strip_prefix("tag.").unwrap_or(name);
+    !rest.is_empty()
+        && rest
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | ' ' | '-'))
+}
+
+fn validate_classes(key: &str, classes: &[String]) -> Result<(), GraphError> {
+    if classes.is_empty() {
+        return Err(invalid(key, "_class must name at least one class"));
+    }
+    if classes.iter().any(|c| c.chars().count() < MIN_CLASS_LEN) {
+        return Err(invalid(key, "each _class must have at least 2 characters"));
+    }
+    Ok(())
+}
+
+fn validate_entity(entity: &Entity) -> Result<(), GraphError> {
+    validate_common(&entity.key, &entity.type_, &entity.properties)?;
+    validate_classes(&entity.key, &entity.classes)?;
+    if let Some(raw) = &entity.raw_data
+        && serde_json::from_str::<serde::de::IgnoredAny>(raw).is_err()
+    {
+        return Err(invalid(&entity.key, "raw-data is not valid JSON"));
+    }
+    Ok(())
+}
+
+fn validate_relationship(relationship: &Relationship) -> Result<(), GraphError> {
+    validate_common(&relationship.key, &relationship.type_, &relationship.properties)?;
+    validate_classes(&relationship.key, std::slice::from_ref(&relationship.class))
+}
+
+fn validate_mapped(mapped: &MappedRelationship) -> Result<(), GraphError> {
+    validate_common(&mapped.key, &mapped.type_, &mapped.properties)?;
+    validate_classes(&mapped.key, std::slice::from_ref(&mapped.class))?;
+    let target = &mapped.target_entity;
+    validate_common(&target.key, &target.type_, &target.properties)?;
+    validate_classes(&target.key, &target.classes)?;
+    if mapped.target_filter_keys.is_empty() {
+        return Err(invalid(&mapped.key, "target-filter-keys is empty"));
+    }
+    for filter in &mapped.target_filter_keys {
+        if let Some(unsupported) = filter
+            .iter()
+            .find(|name| !matches!(name.as_str(), "_class" | "_key" | "email"))
+        {
+            return Err(invalid(
+                &mapped.key,
+                &format!("target filter key {unsupported:?} is not supported (use _class, _key, email)"),
+            ));
+        }
+        if !filter.iter().any(|name| name == "email" || name == "_key") {
+            return Err(invalid(&mapped.key, "a target filter needs `email` or `_key`"));
+        }
+    }
+    Ok(())
+}
+
+fn property_to_json(value: PropertyValue) -> Value {
+    match value {
+        PropertyValue::Null => Value::Null,
+        PropertyValue::Boolean(b) => Value::Bool(b),
+        PropertyValue::Integer(i) => Value::Number(i.into()),
+        PropertyValue::Float(f) => Number::from_f64(f).map_or(Value::Null, Value::Number),
+        PropertyValue::Text(s) => Value::String(s),
+        PropertyValue::TextList(list) => Value::Array(list.into_iter().map(Value::String).collect()),
+        PropertyValue::IntegerList(list) => {
+            Value::Array(list.into_iter().map(|i| Value::Number(i.into())).collect())
+        }
+        PropertyValue::BooleanList(list) => Value::Array(list.into_iter().map(Value::Bool).collect()),
+    }
+}
+
+fn insert_properties(object: &mut Map<String, Value>, properties: Vec<Property>) {
+    for property in properties {
+        object.insert(property.name, property_to_json(property.value));
+    }
+}
+
+/// The J1 JSON form of an entity.
+fn entity_to_json(entity: Entity) -> Map<String, Value> {
+    let mut object = Map::new();
+    object.insert("_key".into(), Value::String(entity.key));
+    object.insert("_type".into(), Value::String(entity.type_));
+    object.insert(
+        "_class".into(),
+        Value::Array(entity.classes.into_iter().map(Value::String).collect()),
+    );
+    insert_properties(&mut object, entity.properties);
+    if let Some(raw) = entity.raw_data {
+        // Validated as JSON when the batch was accepted.
+        let raw: Value = serde_json::from_str(&raw).unwrap_or(Value::Null);
+        let mut default = Map::new();
+        default.insert("name".into(), Value::String("default".into()));
+        default.insert("rawData".into(), raw);
+        object.insert("_rawData".into(), Value::Array(vec![Value::Object(default)]));
+    }
+    object
+}
+
+/// The WIT form of an entity read back from its J1 JSON.
+fn entity_from_json(mut object: Map<String, Value>) -> Entity {
+    let text = |value: Option<Value>| match value {
+        Some(Value::String(s)) => s,
+        _ => String::new(),
+    };
+    let key = text(object.remove("_key"));
+    let type_ = text(object.remove("_type"));
+    let classes = match object.remove("_class") {
+        Some(Value::Array(items)) => items
+            .into_iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        Some(Value::String(class)) => vec![class],
+        _ => Vec::new(),
+    };
+    let raw_data = match object.remove("_rawData") {
+        Some(Value::Array(mut items)) if !items.is_empty() => {
+            items.swap_remove(0).get("rawData").map(Value::to_string)
+        }
+        _ => None,
+    };
+    let properties = object
+        .into_iter()
+        .map(|(name, value)| Property {
+            name,
+            value: json_to_property(value),
+        })
+        .collect();
+    Entity {
+        key,
+        type_,
+        classes,
+        properties,
+        raw_data,
+    }
+}
+
+fn json_to_property(value: Value) -> PropertyValue {
+    match value {
+        Value::Null => PropertyValue::Null,
+        Value::Bool(b) => PropertyValue::Boolean(b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => PropertyValue::Integer(i),
+            None => PropertyValue::Float(n.as_f64().unwrap_or_default()),
+        },
+        Value::String(s) => PropertyValue::Text(s),
+        Value::Array(items) => {
+            if items.iter().all(Value::is_boolean) && !items.is_empty() {
+                PropertyValue::BooleanList(items.iter().filter_map(Value::as_bool).collect())
+            } else if items.iter().all(Value::is_i64) && !items.is_empty() {
+                PropertyValue::IntegerList(items.iter().filter_map(Value::as_i64).collect())
+            } else {
+                PropertyValue::TextList(
+                    items
+                        .into_iter()
+                        .map(|v| match v {
+                            Value::String(s) => s,
+                            other => other.to_string(),
+                        })
+                        .collect(),
+                )
+            }
+        }
+        Value::Object(_) => PropertyValue::Text(value.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,512 @@
+//! The `integration-host` command line. Exit status: 0 success, 1 the run failed or
+//! was partial, 2 bad usage or configuration.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use integration_host::bindings::{ObjectKind, PluginInfo};
+use integration_host::config::TenantConfig;
+use integration_host::job::{self, Mode};
+use integration_host::runtime::{Plugin, Runtime, RuntimeOptions};
+use integration_host::services::ProgressSink;
+use integration_host::steps::{self, JobError, StepStatus, Summary};
+use jumpcloud_simulator::{Dataset, Simulator, SimulatorConfig, TenantSpec};
+
+const DEFAULT_OUTPUT: &str = ".j1-integration";
+
+#[derive(Parser)]
+#[command(
+    name = "integration-host",
+    version,
+    about = "Runs integration plugins (WebAssembly components) in a sandbox and writes the graph they emit"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Starts the JumpCloud simulator with a generated tenant, runs the JumpCloud
+    /// component against it and writes the graph: no JumpCloud account needed.
+    Demo {
+        #[arg(long, default_value = DEFAULT_OUTPUT)]
+        output: PathBuf,
+        /// Users in the generated tenant.
+        #[arg(long, default_value_t = 250)]
+        users: usize,
+        /// User groups in the generated tenant.
+        #[arg(long, default_value_t = 12)]
+        groups: usize,
+    },
+    /// Runs one tenant's job and writes its graph and summary.json.
+    Run {
+        /// The tenant file (tenant.toml).
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long, default_value = DEFAULT_OUTPUT)]
+        output: PathBuf,
+        /// A component to run instead of the bundled JumpCloud component.
+        #[arg(long)]
+        component: Option<PathBuf>,
+        /// Overrides a plugin configuration field: --set baseUrl=https://...
+        #[arg(long = "set", value_name = "KEY=VALUE", value_parser = job::parse_override)]
+        overrides: Vec<(String, String)>,
+    },
+    /// Prints the plugin's configuration fields, steps and data model.
+    Describe {
+        #[arg(long)]
+        component: Option<PathBuf>,
+    },
+    /// Checks a tenant's configuration and credentials with one cheap request.
+    Validate {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        component: Option<PathBuf>,
+        #[arg(long = "set", value_name = "KEY=VALUE", value_parser = job::parse_override)]
+        overrides: Vec<(String, String)>,
+    },
+    /// Runs the JumpCloud API simulator alone, until interrupted.
+    Simulate {
+        /// Port on 127.0.0.1 (a free one when omitted).
+        #[arg(long)]
+        port: Option<u16>,
+        #[arg(long, default_value_t = 250)]
+        users: usize,
+        #[arg(long, default_value_t = 12)]
+        groups: usize,
+        /// Serve the recorded JumpCloud responses instead of a generated tenant.
+        #[arg(long)]
+        recorded: bool,
+    },
+}
+
+/// A failure of the command, with its exit status.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    fn usage(message: impl std::fmt::Display) -> Failure {
+        Failure {
+            code: 2,
+            message: message.to_string(),
+        }
+    }
+
+    fn run(message: impl std::fmt::Display) -> Failure {
+        Failure {
+            code: 1,
+            message: message.to_string(),
+        }
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Self {
+        Failure::run(format!("{error:#}"))
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(dispatch(cli.command)) {
+        Ok(code) => ExitCode::from(code),
+        Err(failure) => {
+            eprintln!("error: {}", failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("warn,integration_host=info,plugin=info")
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .compact()
+        .init();
+}
+
+async fn dispatch(command: Command) -> Result<u8, Failure> {
+    match command {
+        Command::Demo {
+            output,
+            users,
+            groups,
+        } => demo(&output, users, groups).await,
+        Command::Run {
+            config,
+            output,
+            component,
+            overrides,
+        } => run(&config, &output, component.as_deref(), &overrides).await,
+        Command::Describe { component } => describe(component.as_deref()).await,
+        Command::Validate {
+            config,
+            component,
+            overrides,
+        } => validate(&config, component.as_deref(), &overrides).await,
+        Command::Simulate {
+            port,
+            users,
+            groups,
+            recorded,
+        } => simulate(port, users, groups, recorded).await,
+    }
+}
+
+/// Loads the given component, or the bundled JumpCloud one, and describes it.
+async fn load(component: Option<&Path>) -> Result<(Plugin, PluginInfo), Failure> {
+    let runtime = Runtime::new(RuntimeOptions::from_env())
+        .map_err(|error| Failure::run(format!("cannot start the wasm runtime: {error:#}")))?;
+    let plugin = match component {
+        Some(path) => runtime.load_file(path).map_err(Failure::usage)?,
+        None => runtime
+            .load(
+                "the bundled JumpCloud component",
+                integration_host::BUNDLED_COMPONENT,
+            )
+            .map_err(Failure::run)?,
+    };
+    tracing::debug!(
+        load_ms = plugin.load_time.as_millis() as u64,
+        cache_hit = plugin.cache_hit,
+        "plugin loaded"
+    );
+    let info = plugin.describe().await.map_err(|failure| {
+        Failure::usage(format!("the component's describe() failed: {failure}"))
+    })?;
+    Ok((plugin, info))
+}
+
+async fn run(
+    config_path: &Path,
+    output: &Path,
+    component: Option<&Path>,
+    overrides: &[(String, String)],
+) -> Result<u8, Failure> {
+    let tenant = TenantConfig::load(config_path).map_err(Failure::usage)?;
+    let (plugin, info) = load(component).await?;
+    let progress = CliProgress::new();
+    let spec = job::prepare(
+        &tenant,
+        &info,
+        overrides,
+        Mode::Local,
+        output,
+        progress.clone(),
+    )
+    .map_err(Failure::usage)?;
+    let summary = execute(&plugin, &info, spec, &progress).await?;
+    print_summary(&summary, output);
+    Ok(summary.exit_code() as u8)
+}
+
+async fn execute(
+    plugin: &Plugin,
+    info: &PluginInfo,
+    spec: steps::JobSpec,
+    progress: &CliProgress,
+) -> Result<Summary, Failure> {
+    let result = steps::run_job(plugin, info, spec).await;
+    progress.finish();
+    result.map_err(|error| match error {
+        JobError::Config(e) => Failure::usage(e),
+        other => Failure::run(other),
+    })
+}
+
+async fn demo(output: &Path, users: usize, groups: usize) -> Result<u8, Failure> {
+    let started = Instant::now();
+    let simulator = Simulator::start(SimulatorConfig {
+        dataset: Dataset::Generated(TenantSpec {
+            users,
+            groups,
+            ..TenantSpec::default()
+        }),
+        ..SimulatorConfig::default()
+    })
+    .await
+    .context("cannot start the JumpCloud simulator")?;
+    eprintln!(
+        "JumpCloud simulator at {} ({users} users, {groups} groups)",
+        simulator.base_url()
+    );
+    let tenant_file = format!(
+        "tenant = \"demo\"\n[integration]\napiKey = \"{}\"\nbaseUrl = \"{}\"\n",
+        simulator.api_key(),
+        simulator.base_url()
+    );
+    let tenant = TenantConfig::parse(Path::new("(demo)"), &tenant_file).map_err(Failure::run)?;
+    let (plugin, info) = load(None).await?;
+    let progress = CliProgress::new();
+    let spec = job::prepare(&tenant, &info, &[], Mode::Local, output, progress.clone())
+        .map_err(Failure::run)?;
+    let summary = execute(&plugin, &info, spec, &progress).await?;
+    print_summary(&summary, output);
+    println!(
+        "demo finished in {:.2} s against {} simulated requests",
+        started.elapsed().as_secs_f64(),
+        simulator.request_count()
+    );
+    simulator.shutdown().await;
+    Ok(summary.exit_code() as u8)
+}
+
+async fn describe(component: Option<&Path>) -> Result<u8, Failure> {
+    let (_, info) = load(component).await?;
+    println!("{} ({}) {}", info.name, info.id, info.version);
+    println!("\nconfiguration ([integration] in tenant.toml):");
+    for field in &info.config_fields {
+        let mut notes = Vec::new();
+        if field.required {
+            notes.push("required".to_owned());
+        }
+        if field.secret {
+            notes.push("secret".to_owned());
+        }
+        if let Some(default) = &field.default_value {
+            notes.push(format!("default {default}"));
+        }
+        if let Some(var) = &field.env_var {
+            notes.push(format!("env {var}"));
+        }
+        println!(
+            "  {:<10} {} [{}]",
+            field.name,
+            field.description,
+            notes.join(", ")
+        );
+    }
+    println!(
+        "\ndefault egress hosts: {}",
+        info.default_egress_hosts.join(", ")
+    );
+    println!(
+        "\n{:<32} {:<8} {:<40} {:<12} depends on",
+        "step", "kind", "_type", "_class"
+    );
+    for step in &info.steps {
+        for declared in &step.declared_types {
+            let kind = match declared.kind {
+                ObjectKind::Entity => "entity",
+                ObjectKind::Relationship => "relation",
+            };
+            println!(
+                "{:<32} {:<8} {:<40} {:<12} {}",
+                step.id,
+                kind,
+                declared.type_,
+                declared.class,
+                step.depends_on.join(", ")
+            );
+        }
+    }
+    Ok(0)
+}
+
+async fn validate(
+    config_path: &Path,
+    component: Option<&Path>,
+    overrides: &[(String, String)],
+) -> Result<u8, Failure> {
+    let tenant = TenantConfig::load(config_path).map_err(Failure::usage)?;
+    let (plugin, info) = load(component).await?;
+    let spec = job::prepare(
+        &tenant,
+        &info,
+        overrides,
+        Mode::Local,
+        Path::new("."),
+        Arc::new(integration_host::services::NoProgress),
+    )
+    .map_err(Failure::usage)?;
+    match steps::validate_job(&plugin, spec).await {
+        Ok(()) => {
+            println!("{}: configuration and credentials are valid", tenant.tenant);
+            Ok(0)
+        }
+        Err(steps::ValidateError::Config(e)) => {
+            Err(Failure::usage(format!("{}: {e}", config_path.display())))
+        }
+        Err(steps::ValidateError::Rejected(report)) => Err(Failure::run(format!(
+            "{}: {} ({})",
+            tenant.tenant, report.message, report.kind
+        ))),
+    }
+}
+
+async fn simulate(
+    port: Option<u16>,
+    users: usize,
+    groups: usize,
+    recorded: bool,
+) -> Result<u8, Failure> {
+    let dataset = match recorded {
+        true => Dataset::Recorded,
+        false => Dataset::Generated(TenantSpec {
+            users,
+            groups,
+            ..TenantSpec::default()
+        }),
+    };
+    let simulator = Simulator::start(SimulatorConfig {
+        dataset,
+        port,
+        ..SimulatorConfig::default()
+    })
+    .await
+    .context("cannot start the JumpCloud simulator")?;
+    println!("JumpCloud simulator listening on {}", simulator.base_url());
+    println!("API key: {}", simulator.api_key());
+    println!(
+        "try: integration-host run --config tenant.toml --set baseUrl={} --set apiKey={}",
+        simulator.base_url(),
+        simulator.api_key()
+    );
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    simulator.shutdown().await;
+    Ok(0)
+}
+
+fn print_summary(summary: &Summary, output: &Path) {
+    let run = &summary.run;
+    println!(
+        "tenant {}: {:?} in {:.2} s: {} entities, {} relationships, {} HTTP requests ({} retries)",
+        run.tenant,
+        run.status,
+        run.duration_ms as f64 / 1000.0,
+        run.entities,
+        run.relationships,
+        run.http_requests,
+        run.http_retries
+    );
+    println!(
+        "{:<32} {:<44} {:>9} {:>9} {:>9}",
+        "step", "status", "objects", "requests", "ms"
+    );
+    for step in &summary.integration_step_results {
+        let status = match step.status {
+            StepStatus::Success => "success",
+            StepStatus::Failure => "failure",
+            StepStatus::PartialSuccessDueToDependencyFailure => {
+                "partial_success_due_to_dependency_failure"
+            }
+            StepStatus::Disabled => "disabled",
+        };
+        let objects: u64 = step.encountered_type_counts.values().sum();
+        println!(
+            "{:<32} {:<44} {:>9} {:>9} {:>9}",
+            step.id, status, objects, step.http_requests, step.duration_ms
+        );
+        if let Some(error) = &step.error {
+            println!("    {}: {}", error.kind, error.message);
+        }
+    }
+    if !summary.metadata.partial_datasets.types.is_empty() {
+        println!(
+            "partial types: {}",
+            summary.metadata.partial_datasets.types.join(", ")
+        );
+    }
+    println!(
+        "graph written to {}/graph, summary to {}/summary.json",
+        output.display(),
+        output.display()
+    );
+}
+
+/// Progress on stderr: bars on a terminal, a plain line every few seconds otherwise.
+struct CliProgress {
+    bars: Option<MultiProgress>,
+    state: Mutex<ProgressState>,
+}
+
+#[derive(Default)]
+struct ProgressState {
+    bars: Vec<(String, ProgressBar)>,
+    last_line: Option<Instant>,
+}
+
+impl CliProgress {
+    fn new() -> Arc<CliProgress> {
+        let bars = std::io::stderr().is_terminal().then(MultiProgress::new);
+        Arc::new(CliProgress {
+            bars,
+            state: Mutex::new(ProgressState::default()),
+        })
+    }
+
+    fn finish(&self) {
+        if let Ok(state) = self.state.lock() {
+            for (_, bar) in &state.bars {
+                bar.finish();
+            }
+        }
+    }
+}
+
+impl ProgressSink for CliProgress {
+    fn report(&self, tenant: &str, step: &str, done: u64, total: Option<u64>) {
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        let Some(multi) = &self.bars else {
+            let due = state
+                .last_line
+                .is_none_or(|at| at.elapsed() >= Duration::from_secs(2));
+            if due {
+                state.last_line = Some(Instant::now());
+                match total {
+                    Some(total) => eprintln!("{tenant} {step}: {done}/{total}"),
+                    None => eprintln!("{tenant} {step}: {done}"),
+                }
+            }
+            return;
+        };
+        let label = format!("{tenant} {step}");
+        let bar = match state.bars.iter().find(|(l, _)| *l == label) {
+            Some((_, bar)) => bar.clone(),
+            None => {
+                for (_, bar) in &state.bars {
+                    bar.finish();
+                }
+                let bar = multi.add(ProgressBar::new(0));
+                bar.set_style(
+                    ProgressStyle::with_template("{prefix:.bold} {bar:30} {pos}/{len} {elapsed}")
+                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                );
+                bar.set_prefix(label.clone());
+                state.bars.push((label, bar.clone()));
+                bar
+            }
+        };
+        bar.set_length(total.unwrap_or(done).max(done));
+        bar.set_position(done);
+    }
+}

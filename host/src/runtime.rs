@@ -1,0 +1,460 @@
+//! The process-wide runtime (one engine, one linker, an epoch ticker), loading of
+//! components with an on-disk cache of compiled code, and the per-run store.
+//!
+//! Three roles, three types: [`Runtime`] is shared by every run of the process,
+//! [`Plugin`] is one loaded component (pre-instantiated once), [`PluginRun`] is one
+//! tenant run in a fresh `Store` that shares nothing with other runs.
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Config, Engine, ResourceLimiter, Store};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use crate::bindings::{ConfigEntry, Integration, IntegrationError, IntegrationPre, PluginInfo, StepReport};
+use crate::egress::{EgressHooks, EgressMeter};
+use crate::graph::GraphStore;
+use crate::policy::SandboxPolicy;
+use crate::services::{GuestLog, ProgressSink};
+
+/// How often the epoch advances: the granularity of the CPU/time limit.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// Captured guest stdout/stderr per run; the rest is dropped.
+const STDIO_CAPTURE_BYTES: usize = 64 * 1024;
+/// Table elements a guest may grow to (each costs a pointer of host memory).
+const MAX_TABLE_ELEMENTS: usize = 100_000;
+
+/// Why a component could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: not a WebAssembly component: {reason}")]
+    NotAComponent { path: String, reason: String },
+    #[error("{path}: does not implement the secgraph:integration@0.1.0 world: {reason}")]
+    WrongWorld { path: String, reason: String },
+}
+
+/// How a run ended abnormally (a trap or a limit), as opposed to a plugin error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RunFailure {
+    #[error("time limit of {0:?} exceeded")]
+    TimeLimit(Duration),
+    #[error("memory limit of {limit_mib} MiB exceeded (the guest asked for {desired_mib} MiB)")]
+    MemoryLimit { limit_mib: u64, desired_mib: u64 },
+    #[error("the plugin trapped: {0}")]
+    Trap(String),
+}
+
+/// The error a limiter raises; recognised again when the trap surfaces.
+#[derive(Debug, thiserror::Error)]
+#[error("memory limit of {limit} bytes exceeded: the guest asked for {desired} bytes")]
+struct MemoryLimitExceeded {
+    limit: u64,
+    desired: u64,
+}
+
+/// Settings of the process-wide runtime.
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeOptions {
+    /// Where compiled components are cached; `None` disables the cache.
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl RuntimeOptions {
+    /// `$INTEGRATION_HOST_CACHE_DIR`, else `$XDG_CACHE_HOME/integration-host`, else
+    /// `~/.cache/integration-host`.
+    pub fn from_env() -> RuntimeOptions {
+        let dir = std::env::var_os("INTEGRATION_HOST_CACHE_DIR")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("integration-host")))
+            .or_else(|| std::env::var_os("HOME").map(|d| PathBuf::from(d).join(".cache/integration-host")));
+        RuntimeOptions { cache_dir: dir }
+    }
+}
+
+/// One engine and linker for the whole process.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<RunState>,
+    options: RuntimeOptions,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Runtime {
+    pub fn new(options: RuntimeOptions) -> wasmtime::Result<Runtime> {
+        let mut config = Config::new();
+        // Time limits: the epoch advances on a timer thread; a store traps past its deadline.
+        config.epoch_interruption(true);
+        let engine = Engine::new(&config)?;
+
+        let mut linker = Linker::new(&engine);
+        // All of wasi p2 is linked because Rust's std imports parts of it (environment,
+        // stdio, preopens); the `WasiCtx` of a run grants none of it (no files, no env,
+        // no sockets).
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        crate::services::add_to_linker(&mut linker)?;
+
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        let ticker_engine = engine.weak();
+        let stop = ticker_stop.clone();
+        std::thread::Builder::new()
+            .name("epoch-ticker".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    match ticker_engine.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })?;
+
+        Ok(Runtime {
+            engine,
+            linker,
+            options,
+            ticker_stop,
+        })
+    }
+
+    /// Loads a component file.
+    pub fn load_file(&self, path: &Path) -> Result<Plugin, LoadError> {
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        self.load(&path.display().to_string(), &bytes)
+    }
+
+    /// Loads component bytes (`name` is only for messages), compiling them or taking
+    /// the compiled code from the cache, and pre-instantiates them once.
+    pub fn load(&self, name: &str, bytes: &[u8]) -> Result<Plugin, LoadError> {
+        let started = Instant::now();
+        // Refuse core modules and other files up front with a clear message.
+        if !wasmparser_is_component(bytes) {
+            return Err(LoadError::NotAComponent {
+                path: name.into(),
+                reason: "the file does not start with a component header".into(),
+            });
+        }
+        let (component, cache_hit) = self.compile_cached(bytes).map_err(|error| LoadError::NotAComponent {
+            path: name.into(),
+            reason: format!("{error:#}"),
+        })?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .and_then(IntegrationPre::new)
+            .map_err(|error| LoadError::WrongWorld {
+                path: name.into(),
+                reason: format!("{error:#}"),
+            })?;
+        tracing::debug!(component = name, cache_hit, elapsed = ?started.elapsed(), "component loaded");
+        Ok(Plugin {
+            engine: self.engine.clone(),
+            pre,
+            load_time: started.elapsed(),
+            cache_hit,
+        })
+    }
+
+    /// Compiled code is cached on disk, keyed by the component's hash and the engine's
+    /// compatibility hash (wasmtime version, settings, CPU features): a key mismatch
+    /// can never load stale code.
+    fn compile_cached(&self, bytes: &[u8]) -> wasmtime::Result<(Component, bool)> {
+        let Some(dir) = &self.options.cache_dir else {
+            return Ok((Component::new(&self.engine, bytes)?, false));
+        };
+        let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
+        self.engine.precompile_compatibility_hash().hash(&mut engine_hash);
+        let mut digest = Sha256::new();
+        digest.update(bytes);
+        digest.update(engine_hash.finish().to_le_bytes());
+        let key: String = digest.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        let path = dir.join(format!("{key}.cwasm"));
+        if path.exists() {
+            // SAFETY: the file was written by `Component::serialize` of an engine with
+            // the same compatibility hash (it is in the file name), in a directory
+            // owned by this host; wasmtime checks version and settings again.
+            match unsafe { Component::deserialize_file(&self.engine, &path) } {
+                Ok(component) => return Ok((component, true)),
+                Err(error) => tracing::warn!(path = %path.display(), %error, "ignoring a bad cache entry"),
+            }
+        }
+        let component = Component::new(&self.engine, bytes)?;
+        let write = || -> std::io::Result<()> {
+            std::fs::create_dir_all(dir)?;
+            let serialized = component.serialize().map_err(std::io::Error::other)?;
+            // Write then rename, so a concurrent reader never sees half a file.
+            let partial = dir.join(format!("{key}.{}.partial", std::process::id()));
+            std::fs::write(&partial, serialized)?;
+            std::fs::rename(partial, &path)
+        };
+        if let Err(error) = write() {
+            tracing::warn!(dir = %dir.display(), %error, "cannot cache compiled code");
+        }
+        Ok((component, false))
+    }
+}
+
+/// The component binary format: magic, then layer 1 (component) in the version field.
+fn wasmparser_is_component(bytes: &[u8]) -> bool {
+    bytes.len() >= 8 && bytes[0..4] == *b"\0asm" && bytes[6..8] == [1, 0]
+}
+
+/// One loaded component.
+#[derive(Clone)]
+pub struct Plugin {
+    engine: Engine,
+    pre: IntegrationPre<RunState>,
+    /// How long loading took (compile or cache read, plus pre-instantiation).
+    pub load_time: Duration,
+    /// Whether compiled code came from the cache.
+    pub cache_hit: bool,
+}
+
+/// Everything a run needs besides the component.
+pub struct RunSetup {
+    pub tenant: Arc<str>,
+    pub policy: Arc<SandboxPolicy>,
+    pub graph: GraphStore,
+    pub log: GuestLog,
+    pub progress: Arc<dyn ProgressSink>,
+}
+
+impl Plugin {
+    /// Calls `describe()` in a throwaway store.
+    pub async fn describe(&self) -> Result<PluginInfo, RunFailure> {
+        let setup = RunSetup {
+            tenant: Arc::from("describe"),
+            policy: Arc::new(SandboxPolicy::default()),
+            graph: GraphStore::new(Box::new(crate::output::NullSink)),
+            log: GuestLog::new(Arc::from("describe"), Vec::new(), 1000),
+            progress: Arc::new(crate::services::NoProgress),
+        };
+        let mut run = self.start(setup).await?;
+        let deadline = run.deadline;
+        let plugin = run.bindings.secgraph_integration_plugin();
+        guard(deadline, run.timeout, plugin.call_describe(&mut run.store)).await
+    }
+
+    /// Instantiates the component in a fresh store with the run's limits.
+    pub async fn start(&self, setup: RunSetup) -> Result<PluginRun, RunFailure> {
+        let policy = setup.policy.clone();
+        let meter = Arc::new(EgressMeter::default());
+        let stdout = MemoryOutputPipe::new(STDIO_CAPTURE_BYTES);
+        let stderr = MemoryOutputPipe::new(STDIO_CAPTURE_BYTES);
+        // No preopened directories, no environment, no arguments, no sockets: the guest
+        // reaches the world only through wasi-http and our imports.
+        let wasi = WasiCtxBuilder::new()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let state = RunState {
+            table: ResourceTable::new(),
+            wasi,
+            http: WasiHttpCtx::new(),
+            hooks: EgressHooks::new(policy.clone(), meter.clone(), setup.tenant.clone()),
+            limiter: MemoryLimiter {
+                limit: policy.memory_bytes,
+                peak: 0,
+            },
+            graph: setup.graph,
+            log: setup.log,
+            progress: setup.progress,
+            max_concurrent_requests: policy.max_concurrent_requests,
+            stdout,
+            stderr,
+            meter,
+        };
+        let mut store = Store::new(&self.engine, state);
+        // Memory: every linear memory and table growth goes through the limiter.
+        store.limiter(|state| &mut state.limiter);
+        // CPU and time: the store traps once the epoch passes the run's deadline.
+        let ticks = (policy.timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+        let deadline = Instant::now() + policy.timeout;
+        let bindings = guard(deadline, policy.timeout, self.pre.instantiate_async(&mut store)).await?;
+        Ok(PluginRun {
+            store,
+            bindings,
+            deadline,
+            timeout: policy.timeout,
+        })
+    }
+}
+
+/// One tenant run: a store and an instance, used for validate and every step.
+pub struct PluginRun {
+    store: Store<RunState>,
+    bindings: Integration,
+    deadline: Instant,
+    timeout: Duration,
+}
+
+impl PluginRun {
+    pub async fn describe(&mut self) -> Result<PluginInfo, RunFailure> {
+        let plugin = self.bindings.secgraph_integration_plugin();
+        guard(self.deadline, self.timeout, plugin.call_describe(&mut self.store)).await
+    }
+
+    pub async fn validate(&mut self, config: &[ConfigEntry]) -> Result<Result<(), IntegrationError>, RunFailure> {
+        let plugin = self.bindings.secgraph_integration_plugin();
+        guard(self.deadline, self.timeout, plugin.call_validate(&mut self.store, config)).await
+    }
+
+    pub async fn execute_step(
+        &mut self,
+        step_id: &str,
+        config: &[ConfigEntry],
+    ) -> Result<Result<StepReport, IntegrationError>, RunFailure> {
+        self.store.data_mut().graph.begin_step(step_id);
+        self.store.data_mut().log.set_step(step_id);
+        let plugin = self.bindings.secgraph_integration_plugin();
+        let result = guard(
+            self.deadline,
+            self.timeout,
+            plugin.call_execute_step(&mut self.store, step_id, config),
+        )
+        .await;
+        self.store.data_mut().log.set_step("");
+        result
+    }
+
+    pub fn state(&mut self) -> &mut RunState {
+        self.store.data_mut()
+    }
+
+    /// Takes the graph store out of a finished run.
+    pub fn into_state(self) -> RunState {
+        self.store.into_data()
+    }
+}
+
+/// Runs a guest call under the wall-clock backstop and turns traps into [`RunFailure`].
+async fn guard<T>(
+    deadline: Instant,
+    timeout: Duration,
+    call: impl Future<Output = wasmtime::Result<T>>,
+) -> Result<T, RunFailure> {
+    // The epoch deadline stops a spinning guest; this backstop also stops one blocked
+    // in a host call (a request that never answers), a little after the deadline.
+    let backstop = deadline.saturating_duration_since(Instant::now()) + Duration::from_secs(2);
+    match tokio::time::timeout(backstop, call).await {
+        Err(_) => Err(RunFailure::TimeLimit(timeout)),
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(classify_trap(error, timeout)),
+    }
+}
+
+fn classify_trap(error: wasmtime::Error, timeout: Duration) -> RunFailure {
+    if let Some(limit) = error.downcast_ref::<MemoryLimitExceeded>() {
+        return RunFailure::MemoryLimit {
+            limit_mib: limit.limit >> 20,
+            desired_mib: limit.desired.div_ceil(1 << 20),
+        };
+    }
+    if let Some(wasmtime::Trap::Interrupt) = error.downcast_ref::<wasmtime::Trap>() {
+        return RunFailure::TimeLimit(timeout);
+    }
+    RunFailure::Trap(format!("{error:#}"))
+}
+
+/// Caps each linear memory and table, and records the peak memory.
+pub struct MemoryLimiter {
+    limit: u64,
+    peak: u64,
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let desired = desired as u64;
+        if desired > self.limit {
+            // An error, not `Ok(false)`: the guest traps with a message that names the
+            // limit instead of seeing a failed allocation and aborting obscurely.
+            return Err(MemoryLimitExceeded {
+                limit: self.limit,
+                desired,
+            }
+            .into());
+        }
+        self.peak = self.peak.max(desired);
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}
+
+/// The data of one store: wasi contexts, sandbox state, and the job's graph.
+pub struct RunState {
+    table: ResourceTable,
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    hooks: EgressHooks,
+    limiter: MemoryLimiter,
+    pub graph: GraphStore,
+    pub log: GuestLog,
+    pub progress: Arc<dyn ProgressSink>,
+    pub max_concurrent_requests: u32,
+    stdout: MemoryOutputPipe,
+    stderr: MemoryOutputPipe,
+    pub meter: Arc<EgressMeter>,
+}
+
+impl RunState {
+    /// The largest linear memory the guest grew to, in bytes.
+    pub fn guest_peak_memory(&self) -> u64 {
+        self.limiter.peak
+    }
+
+    /// What the guest wrote to stdout and stderr (capped).
+    pub fn captured_stdio(&self) -> (Vec<u8>, Vec<u8>) {
+        (self.stdout.contents().to_vec(), self.stderr.contents().to_vec())
+    }
+}
+
+impl WasiView for RunState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for RunState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+/// Used by `services::add_to_linker` to hand the state to the generated bindings.
+pub(crate) type StateData = HasSelf<RunState>;

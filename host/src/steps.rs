@@ -1,0 +1,581 @@
+//! Running one tenant's job: configuration against the plugin's declared fields, then
+//! validate, then every step in dependency order with the J1 partial-success rules,
+//! then `summary.json`.
+//!
+//! - A failed step marks its declared types partial; what it and every other step
+//!   collected is kept and written.
+//! - Steps whose dependencies failed still run, and finish as
+//!   `partial_success_due_to_dependency_failure` (their types are partial too).
+//! - An authentication or configuration error, a trap, or a limit stops the job: the
+//!   steps not yet run are reported as failed.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Instant, SystemTime};
+
+use serde::Serialize;
+
+use crate::bindings::{ConfigEntry, IntegrationError, ObjectKind, PluginInfo, StepInfo};
+use crate::graph::GraphStore;
+use crate::output::{FileSink, write_json_atomically};
+use crate::policy::SandboxPolicy;
+use crate::runtime::{Plugin, RunFailure, RunSetup};
+use crate::services::{GuestLog, ProgressSink, Redactor};
+
+/// A configuration the host refuses before running anything (exit status 2).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct FieldError {
+    /// `integration.<name>` or another dotted path.
+    pub field: String,
+    pub reason: String,
+}
+
+/// The plugin configuration of a run, checked against `describe()`.
+#[derive(Clone)]
+pub struct PluginConfig {
+    pub entries: Vec<ConfigEntry>,
+    /// Values of the fields marked secret, to keep out of logs and output.
+    pub secrets: Vec<String>,
+}
+
+impl std::fmt::Debug for PluginConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redactor = Redactor::new(self.secrets.clone());
+        f.debug_list()
+            .entries(self.entries.iter().map(|e| (e.name.clone(), redactor.scrub(&e.value))))
+            .finish()
+    }
+}
+
+impl PluginConfig {
+    /// Applies defaults and environment variables, and refuses unknown and missing
+    /// fields. `env` looks up an environment variable.
+    pub fn resolve(
+        info: &PluginInfo,
+        given: &BTreeMap<String, String>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<PluginConfig, FieldError> {
+        let known: Vec<&str> = info.config_fields.iter().map(|f| f.name.as_str()).collect();
+        if let Some(unknown) = given.keys().find(|name| !known.contains(&name.as_str())) {
+            return Err(FieldError {
+                field: format!("integration.{unknown}"),
+                reason: format!("unknown field; this plugin accepts {}", known.join(", ")),
+            });
+        }
+        let mut entries = Vec::new();
+        let mut secrets = Vec::new();
+        for field in &info.config_fields {
+            let value = given
+                .get(&field.name)
+                .cloned()
+                .filter(|v| !v.trim().is_empty())
+                .or_else(|| field.env_var.as_deref().and_then(&env).filter(|v| !v.trim().is_empty()))
+                .or_else(|| field.default_value.clone());
+            match value {
+                Some(value) => {
+                    if field.secret {
+                        secrets.push(value.clone());
+                    }
+                    entries.push(ConfigEntry {
+                        name: field.name.clone(),
+                        value,
+                    });
+                }
+                None if field.required => {
+                    let hint = match &field.env_var {
+                        Some(var) => format!("required (or set the environment variable {var})"),
+                        None => "required".to_owned(),
+                    };
+                    return Err(FieldError {
+                        field: format!("integration.{}", field.name),
+                        reason: hint,
+                    });
+                }
+                None => {}
+            }
+        }
+        Ok(PluginConfig { entries, secrets })
+    }
+
+    /// The http(s) URLs among the values, as `host[:port]`: the default egress
+    /// allowlist of a local run.
+    pub fn url_hosts(&self) -> Vec<String> {
+        self.entries
+            .iter()
+            .filter_map(|entry| {
+                let uri: http::Uri = entry.value.trim().parse().ok()?;
+                matches!(uri.scheme_str(), Some("http" | "https"))
+                    .then(|| uri.authority().map(|a| a.as_str().to_owned()))
+                    .flatten()
+            })
+            .collect()
+    }
+}
+
+/// Everything one job needs besides the plugin.
+pub struct JobSpec {
+    pub tenant: Arc<str>,
+    pub config: PluginConfig,
+    pub policy: SandboxPolicy,
+    pub output_dir: PathBuf,
+    pub progress: Arc<dyn ProgressSink>,
+}
+
+/// One step's line in `summary.json`: the J1 SDK fields, then ours.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StepResult {
+    pub id: String,
+    pub name: String,
+    pub declared_types: Vec<String>,
+    pub partial_types: Vec<String>,
+    pub encountered_types: Vec<String>,
+    pub encountered_type_counts: BTreeMap<String, u64>,
+    pub status: StepStatus,
+    pub depends_on: Vec<String>,
+    pub duration_ms: u64,
+    pub http_requests: u64,
+    pub http_retries: u32,
+    pub skipped_records: u32,
+    pub dropped_relationships: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorReport>,
+}
+
+/// J1's step statuses.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    Success,
+    Failure,
+    PartialSuccessDueToDependencyFailure,
+    Disabled,
+}
+
+/// A failure, as the summary and the CLI report it (secrets already removed).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorReport {
+    /// `invalid-config`, `authentication`, `authorization`, `provider-api`,
+    /// `rate-limited`, `egress-denied`, `transport`, `invalid-response`, `graph`,
+    /// `internal`, or for the run itself `time-limit`, `memory-limit`, `trap`.
+    pub kind: String,
+    pub message: String,
+}
+
+impl ErrorReport {
+    pub fn from_plugin(error: &IntegrationError, redactor: &Redactor) -> ErrorReport {
+        let (kind, message) = describe_error(error);
+        ErrorReport {
+            kind: kind.into(),
+            message: redactor.scrub(&message),
+        }
+    }
+
+    fn from_failure(failure: &RunFailure, redactor: &Redactor) -> ErrorReport {
+        let kind = match failure {
+            RunFailure::TimeLimit(_) => "time-limit",
+            RunFailure::MemoryLimit { .. } => "memory-limit",
+            RunFailure::Trap(_) => "trap",
+        };
+        ErrorReport {
+            kind: kind.into(),
+            message: redactor.scrub(&failure.to_string()),
+        }
+    }
+}
+
+/// The kind and a sentence for each plugin error.
+pub fn describe_error(error: &IntegrationError) -> (&'static str, String) {
+    match error {
+        IntegrationError::InvalidConfig(e) => {
+            ("invalid-config", format!("integration.{}: {}", e.field, e.reason))
+        }
+        IntegrationError::Authentication(message) => ("authentication", message.clone()),
+        IntegrationError::Authorization(e) => (
+            "authorization",
+            format!("not authorized to read {}: {}", e.endpoint, e.message),
+        ),
+        IntegrationError::ProviderApi(e) => (
+            "provider-api",
+            format!("{} answered HTTP {}: {}", e.endpoint, e.status, e.message),
+        ),
+        IntegrationError::RateLimited(e) => {
+            ("rate-limited", format!("rate limited on {}: {}", e.endpoint, e.message))
+        }
+        IntegrationError::EgressDenied(host) => (
+            "egress-denied",
+            format!("the sandbox refused a request to {host}: it is not on the tenant's allowlist or resolves to a refused address"),
+        ),
+        IntegrationError::Transport(e) => {
+            ("transport", format!("request to {} failed: {}", e.endpoint, e.message))
+        }
+        IntegrationError::InvalidResponse(e) => (
+            "invalid-response",
+            format!("invalid response from {}: {}", e.endpoint, e.message),
+        ),
+        IntegrationError::Graph(crate::bindings::GraphError::DuplicateKey(key)) => {
+            ("graph", format!("duplicate _key {key}"))
+        }
+        IntegrationError::Graph(crate::bindings::GraphError::InvalidObject(reason)) => {
+            ("graph", format!("invalid graph object: {reason}"))
+        }
+        IntegrationError::Internal(message) => ("internal", message.clone()),
+    }
+}
+
+/// J1's `metadata` block.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SummaryMetadata {
+    pub partial_datasets: PartialDatasets,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PartialDatasets {
+    pub types: Vec<String>,
+}
+
+/// Overall outcome of a job.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    Success,
+    Partial,
+    Failure,
+}
+
+/// Our own figures for the whole run.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RunReport {
+    pub tenant: String,
+    pub plugin: String,
+    pub plugin_version: String,
+    pub status: JobStatus,
+    pub started_at_ms: u64,
+    pub duration_ms: u64,
+    pub entities: u64,
+    pub relationships: u64,
+    pub dropped_relationships: u64,
+    pub http_requests: u64,
+    pub http_retries: u32,
+    pub egress_denied: u64,
+    pub bytes_received: u64,
+    pub guest_peak_memory_bytes: u64,
+    pub log_lines_dropped: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorReport>,
+}
+
+/// `summary.json`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    pub integration_step_results: Vec<StepResult>,
+    pub metadata: SummaryMetadata,
+    pub run: RunReport,
+}
+
+impl Summary {
+    pub fn exit_code(&self) -> i32 {
+        match self.run.status {
+            JobStatus::Success => 0,
+            _ => 1,
+        }
+    }
+}
+
+/// Why a job did not produce a summary at all.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// Bad configuration: nothing was written (exit status 2).
+    #[error("{0}")]
+    Config(FieldError),
+    /// The plugin's step table is broken (unknown dependency, cycle).
+    #[error("the plugin's steps are inconsistent: {0}")]
+    BadPlugin(String),
+    /// The output could not be written.
+    #[error("cannot write the output under {dir}: {source}")]
+    Output { dir: String, source: std::io::Error },
+    /// The run failed before its first step (trap while instantiating).
+    #[error("{0}")]
+    Start(RunFailure),
+}
+
+/// Orders steps so each comes after its dependencies, keeping declaration order
+/// otherwise.
+pub fn step_order(steps: &[StepInfo]) -> Result<Vec<usize>, String> {
+    let index: HashMap<&str, usize> = steps.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
+    if index.len() != steps.len() {
+        return Err("two steps share an id".into());
+    }
+    for step in steps {
+        if let Some(missing) = step.depends_on.iter().find(|d| !index.contains_key(d.as_str())) {
+            return Err(format!("step {} depends on unknown step {missing}", step.id));
+        }
+    }
+    let mut done = vec![false; steps.len()];
+    let mut order = Vec::with_capacity(steps.len());
+    while order.len() < steps.len() {
+        let next = (0..steps.len()).find(|&i| {
+            !done[i] && steps[i].depends_on.iter().all(|d| done[index[d.as_str()]])
+        });
+        let Some(next) = next else {
+            return Err("the step dependencies form a cycle".into());
+        };
+        done[next] = true;
+        order.push(next);
+    }
+    Ok(order)
+}
+
+/// Runs one tenant's job and writes its graph and `summary.json` under the output dir.
+pub async fn run_job(plugin: &Plugin, info: &PluginInfo, spec: JobSpec) -> Result<Summary, JobError> {
+    let started = Instant::now();
+    let started_at_ms = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let order = step_order(&info.steps).map_err(JobError::BadPlugin)?;
+    let redactor = Redactor::new(spec.config.secrets.clone());
+    let policy = Arc::new(spec.policy);
+    let output_error = |source| JobError::Output {
+        dir: spec.output_dir.display().to_string(),
+        source,
+    };
+
+    let sink = FileSink::create(&spec.output_dir).map_err(output_error)?;
+    let setup = RunSetup {
+        tenant: spec.tenant.clone(),
+        policy: policy.clone(),
+        graph: GraphStore::new(Box::new(sink)),
+        log: GuestLog::new(spec.tenant.clone(), spec.config.secrets.clone(), policy.max_log_lines),
+        progress: spec.progress.clone(),
+    };
+    let mut run = plugin.start(setup).await.map_err(JobError::Start)?;
+    let config = &spec.config.entries;
+
+    // The job stops at the first error after which no step can succeed.
+    let mut stop: Option<ErrorReport> = match run.validate(config).await {
+        Ok(Ok(())) => None,
+        Ok(Err(IntegrationError::InvalidConfig(e))) => {
+            // Nothing of this run is worth keeping: remove the empty graph folder.
+            let _ = std::fs::remove_dir_all(spec.output_dir.join("graph"));
+            return Err(JobError::Config(FieldError {
+                field: format!("integration.{}", e.field),
+                reason: redactor.scrub(&e.reason),
+            }));
+        }
+        Ok(Err(error)) => Some(ErrorReport::from_plugin(&error, &redactor)),
+        Err(failure) => Some(ErrorReport::from_failure(&failure, &redactor)),
+    };
+    let run_error = stop.clone();
+
+    let mut results: Vec<Option<StepResult>> = vec![None; info.steps.len()];
+    let mut retries_total = 0u32;
+    for &index in &order {
+        let step = &info.steps[index];
+        let dependency_failed = step.depends_on.iter().any(|dep| {
+            let dep_index = info.steps.iter().position(|s| &s.id == dep).expect("checked by step_order");
+            results[dep_index]
+                .as_ref()
+                .is_some_and(|r| r.status != StepStatus::Success)
+        });
+        let mut result = StepResult {
+            id: step.id.clone(),
+            name: step.name.clone(),
+            declared_types: step.declared_types.iter().map(|t| t.type_.clone()).collect(),
+            partial_types: Vec::new(),
+            encountered_types: Vec::new(),
+            encountered_type_counts: BTreeMap::new(),
+            status: StepStatus::Success,
+            depends_on: step.depends_on.clone(),
+            duration_ms: 0,
+            http_requests: 0,
+            http_retries: 0,
+            skipped_records: 0,
+            dropped_relationships: 0,
+            error: None,
+        };
+        if let Some(reason) = &stop {
+            result.status = StepStatus::Failure;
+            result.error = Some(ErrorReport {
+                kind: reason.kind.clone(),
+                message: format!("not run: the job stopped: {}", reason.message),
+            });
+        } else {
+            let step_started = Instant::now();
+            let requests_before = run.state().meter.requests.load(Ordering::Relaxed);
+            tracing::info!(tenant = %spec.tenant, step = %step.id, "step started");
+            let outcome = run.execute_step(&step.id, config).await;
+            result.duration_ms = step_started.elapsed().as_millis() as u64;
+            result.http_requests = run.state().meter.requests.load(Ordering::Relaxed) - requests_before;
+            match outcome {
+                Ok(Ok(report)) => {
+                    result.http_retries = report.http_retries;
+                    result.skipped_records = report.skipped_records;
+                    retries_total += report.http_retries;
+                    if dependency_failed {
+                        result.status = StepStatus::PartialSuccessDueToDependencyFailure;
+                    }
+                }
+                Ok(Err(error)) => {
+                    let report = ErrorReport::from_plugin(&error, &redactor);
+                    tracing::error!(tenant = %spec.tenant, step = %step.id, kind = %report.kind, "{}", report.message);
+                    result.status = StepStatus::Failure;
+                    if matches!(
+                        error,
+                        IntegrationError::Authentication(_) | IntegrationError::InvalidConfig(_)
+                    ) {
+                        stop = Some(report.clone());
+                    }
+                    result.error = Some(report);
+                }
+                Err(failure) => {
+                    let report = ErrorReport::from_failure(&failure, &redactor);
+                    tracing::error!(tenant = %spec.tenant, step = %step.id, kind = %report.kind, "{}", report.message);
+                    result.status = StepStatus::Failure;
+                    // A trapped instance cannot be entered again.
+                    stop = Some(report.clone());
+                    result.error = Some(report);
+                }
+            }
+            let stats = run.state().graph.step_stats(&step.id);
+            result.encountered_types = stats.encountered_types();
+            result.encountered_type_counts = stats
+                .entities
+                .iter()
+                .chain(stats.relationships.iter())
+                .map(|(t, n)| (t.clone(), *n))
+                .collect();
+            result.dropped_relationships = stats.dropped_relationships;
+            tracing::info!(
+                tenant = %spec.tenant,
+                step = %step.id,
+                status = ?result.status,
+                duration_ms = result.duration_ms,
+                "step finished"
+            );
+        }
+        if result.status != StepStatus::Success {
+            result.partial_types = result.declared_types.clone();
+        }
+        results[index] = Some(result);
+    }
+
+    let mut state = run.into_state();
+    state.graph.flush().map_err(output_error)?;
+    let results: Vec<StepResult> = results.into_iter().flatten().collect();
+    let partial: BTreeSet<String> = results.iter().flat_map(|r| r.partial_types.iter().cloned()).collect();
+    let count = |kind: fn(&StepResult) -> bool| {
+        results
+            .iter()
+            .filter(|r| kind(r))
+            .count()
+    };
+    let status = if count(|r| r.status == StepStatus::Success) == results.len() {
+        JobStatus::Success
+    } else if stop.is_some() && count(|r| r.status != StepStatus::Failure) == 0 {
+        JobStatus::Failure
+    } else {
+        JobStatus::Partial
+    };
+    let entity_types: BTreeSet<&str> = info
+        .steps
+        .iter()
+        .flat_map(|s| s.declared_types.iter())
+        .filter(|t| t.kind == ObjectKind::Entity)
+        .map(|t| t.type_.as_str())
+        .collect();
+    let (mut entities, mut relationships) = (0, 0);
+    for result in &results {
+        for (object_type, n) in &result.encountered_type_counts {
+            // Types the plugin did not declare (mapped targets such as `employee`) are
+            // entities when no relationship of that type was declared either.
+            let declared_relationship = info
+                .steps
+                .iter()
+                .flat_map(|s| s.declared_types.iter())
+                .any(|t| t.kind == ObjectKind::Relationship && &t.type_ == object_type);
+            if entity_types.contains(object_type.as_str()) || !declared_relationship {
+                entities += n;
+            } else {
+                relationships += n;
+            }
+        }
+    }
+    let summary = Summary {
+        metadata: SummaryMetadata {
+            partial_datasets: PartialDatasets {
+                types: partial.into_iter().collect(),
+            },
+        },
+        run: RunReport {
+            tenant: spec.tenant.to_string(),
+            plugin: info.id.clone(),
+            plugin_version: info.version.clone(),
+            status,
+            started_at_ms,
+            duration_ms: started.elapsed().as_millis() as u64,
+            entities,
+            relationships,
+            dropped_relationships: results.iter().map(|r| r.dropped_relationships).sum(),
+            http_requests: state.meter.requests.load(Ordering::Relaxed),
+            http_retries: retries_total,
+            egress_denied: state.meter.denied.load(Ordering::Relaxed),
+            bytes_received: state.meter.bytes_received.load(Ordering::Relaxed),
+            guest_peak_memory_bytes: state.guest_peak_memory(),
+            log_lines_dropped: state.log.dropped(),
+            error: run_error.or(stop),
+        },
+        integration_step_results: results,
+    };
+    let (stdout, stderr) = state.captured_stdio();
+    for (name, bytes) in [("stdout", stdout), ("stderr", stderr)] {
+        if !bytes.is_empty() {
+            let text = redactor.scrub(&String::from_utf8_lossy(&bytes));
+            tracing::debug!(tenant = %spec.tenant, stream = name, "guest output: {}", text.trim_end());
+        }
+    }
+    write_json_atomically(&spec.output_dir.join("summary.json"), &summary).map_err(output_error)?;
+    Ok(summary)
+}
+
+/// Why `validate` refused a tenant.
+#[derive(Debug)]
+pub enum ValidateError {
+    /// A configuration field is wrong (exit status 2).
+    Config(FieldError),
+    /// The provider or the sandbox refused: credentials, egress, a trap (exit status 1).
+    Rejected(ErrorReport),
+}
+
+/// Checks a tenant's configuration and credentials (the plugin's `validate`), writing
+/// nothing.
+pub async fn validate_job(plugin: &Plugin, spec: JobSpec) -> Result<(), ValidateError> {
+    let redactor = Redactor::new(spec.config.secrets.clone());
+    let policy = Arc::new(spec.policy);
+    let setup = RunSetup {
+        tenant: spec.tenant.clone(),
+        policy: policy.clone(),
+        graph: GraphStore::new(Box::new(crate::output::NullSink)),
+        log: GuestLog::new(spec.tenant.clone(), spec.config.secrets.clone(), policy.max_log_lines),
+        progress: spec.progress.clone(),
+    };
+    let mut run = plugin
+        .start(setup)
+        .await
+        .map_err(|failure| ValidateError::Rejected(ErrorReport::from_failure(&failure, &redactor)))?;
+    match run.validate(&spec.config.entries).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(IntegrationError::InvalidConfig(e))) => Err(ValidateError::Config(FieldError {
+            field: format!("integration.{}", e.field),
+            reason: redactor.scrub(&e.reason),
+        })),
+        Ok(Err(error)) => Err(ValidateError::Rejected(ErrorReport::from_plugin(&error, &redactor))),
+        Err(failure) => Err(ValidateError::Rejected(ErrorReport::from_failure(&failure, &redactor))),
+    }
+}

@@ -1,0 +1,605 @@
+//! The JumpCloud API client: endpoints, headers, paging, organization selection,
+//! retries and concurrency.
+//!
+//! Paging follows `jumpcloud-api.md`: `limit=100` with `skip`, sorted by id where the
+//! endpoint allows, and a list ends only on an empty page or when `skip` reaches the
+//! total (a short page proves nothing: JumpCloud drops dangling associations after
+//! paging). Once a list's total is known, its remaining pages are fetched concurrently;
+//! many lists (the members of many groups) are fetched side by side, up to the
+//! configured number of requests in flight.
+
+use std::collections::VecDeque;
+use std::time::{Duration, SystemTime};
+
+use serde_json::Value;
+
+use crate::config::Config;
+use crate::convert::Object;
+use crate::error::IntegrationError;
+use crate::retry::{RetryPolicy, is_transient_status};
+use crate::transport::{HttpRequest, HttpResponse, Level, Logger, Transport, TransportError};
+
+/// Page size: the API's maximum.
+pub const PAGE_SIZE: u64 = 100;
+
+/// Requests in flight at once unless configured otherwise.
+pub const DEFAULT_CONCURRENCY: usize = 8;
+
+/// How a list endpoint wraps its items.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Envelope {
+    /// v1: `{"totalCount": N, "results": [...]}`.
+    V1,
+    /// v2: a bare array, the total in the `x-total-count` header (optional).
+    V2,
+}
+
+/// One list endpoint to page through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListRequest {
+    /// The path without query, e.g. `/api/systemusers`.
+    pub path: String,
+    pub envelope: Envelope,
+    /// A stable sort on a unique field, where the endpoint accepts one.
+    pub sort: Option<&'static str>,
+    /// The organization to read (`x-org-id`), for multi-organization keys.
+    pub org_id: Option<String>,
+}
+
+impl ListRequest {
+    /// `GET /api/organizations`: never with `x-org-id` (the API answers 403).
+    pub fn organizations() -> Self {
+        ListRequest {
+            path: "/api/organizations".into(),
+            envelope: Envelope::V1,
+            sort: Some("_id"),
+            org_id: None,
+        }
+    }
+
+    pub fn users(org_id: Option<&str>) -> Self {
+        Self::v1("/api/systemusers".into(), org_id)
+    }
+
+    pub fn applications(org_id: Option<&str>) -> Self {
+        Self::v1("/api/applications".into(), org_id)
+    }
+
+    pub fn user_groups(org_id: Option<&str>) -> Self {
+        ListRequest {
+            path: "/api/v2/usergroups".into(),
+            envelope: Envelope::V2,
+            sort: Some("id"),
+            org_id: org_id.map(str::to_owned),
+        }
+    }
+
+    /// Direct members of a user group. The endpoint takes no sort: edges are
+    /// de-duplicated by the caller.
+    pub fn group_members(group_id: &str, org_id: Option<&str>) -> Self {
+        Self::v2_unsorted(format!("/api/v2/usergroups/{group_id}/members"), org_id)
+    }
+
+    /// Users bound to an application, directly or through a group.
+    pub fn application_users(app_id: &str, org_id: Option<&str>) -> Self {
+        Self::v2_unsorted(format!("/api/v2/applications/{app_id}/users"), org_id)
+    }
+
+    /// User groups bound to an application.
+    pub fn application_groups(app_id: &str, org_id: Option<&str>) -> Self {
+        Self::v2_unsorted(format!("/api/v2/applications/{app_id}/usergroups"), org_id)
+    }
+
+    fn v1(path: String, org_id: Option<&str>) -> Self {
+        ListRequest {
+            path,
+            envelope: Envelope::V1,
+            sort: Some("_id"),
+            org_id: org_id.map(str::to_owned),
+        }
+    }
+
+    fn v2_unsorted(path: String, org_id: Option<&str>) -> Self {
+        ListRequest {
+            path,
+            envelope: Envelope::V2,
+            sort: None,
+            org_id: org_id.map(str::to_owned),
+        }
+    }
+}
+
+/// One page of a list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub items: Vec<Object>,
+    /// The list's total, when the API reported one.
+    pub total: Option<u64>,
+}
+
+/// Requests made and retried, for the step report.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestStats {
+    pub requests: u32,
+    pub retries: u32,
+}
+
+/// A JumpCloud API client over some [`Transport`].
+pub struct Client<'a, T: Transport> {
+    config: &'a Config,
+    transport: &'a mut T,
+    log: &'a dyn Logger,
+    policy: RetryPolicy,
+    concurrency: usize,
+    stats: RequestStats,
+}
+
+/// One page request waiting to be sent (or re-sent).
+struct PendingPage {
+    list: usize,
+    skip: u64,
+    limit: u64,
+    /// Attempts made so far.
+    attempts: u32,
+    /// Monotonic time before which it must not be sent (retry delay).
+    not_before: Duration,
+}
+
+/// Paging state of one list.
+#[derive(Default)]
+struct ListProgress {
+    /// The next `skip` not yet scheduled.
+    next_skip: u64,
+    total: Option<u64>,
+    in_flight: usize,
+    finished: bool,
+    error: Option<IntegrationError>,
+}
+
+/// What became of one attempt.
+enum Attempt {
+    Page {
+        items: Vec<Object>,
+        total: Option<u64>,
+    },
+    Retry {
+        delay: Duration,
+        reason: String,
+    },
+    Failed(IntegrationError),
+}
+
+impl<'a, T: Transport> Client<'a, T> {
+    pub fn new(config: &'a Config, transport: &'a mut T, log: &'a dyn Logger) -> Self {
+        Client {
+            config,
+            transport,
+            log,
+            policy: RetryPolicy::default(),
+            concurrency: DEFAULT_CONCURRENCY,
+            stats: RequestStats::default(),
+        }
+    }
+
+    /// Sets how many requests may be in flight at once (at least one).
+    pub fn with_concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = concurrency.max(1);
+        self
+    }
+
+    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    pub fn stats(&self) -> RequestStats {
+        self.stats
+    }
+
+    /// Checks the credentials with the cheapest authenticated call: one organization.
+    pub fn probe(&mut self) -> Result<(), IntegrationError> {
+        let list = ListRequest::organizations();
+        let mut results =
+            self.page_lists(std::slice::from_ref(&list), 1, true, &mut |_, _| Ok(()))?;
+        results.pop().unwrap_or(Ok(()))
+    }
+
+    /// Pages through one list, handing each page to `on_page` as it arrives.
+    pub fn for_each_page(
+        &mut self,
+        list: &ListRequest,
+        mut on_page: impl FnMut(Page) -> Result<(), IntegrationError>,
+    ) -> Result<(), IntegrationError> {
+        let mut results = self.page_lists(
+            std::slice::from_ref(list),
+            PAGE_SIZE,
+            false,
+            &mut |_, page| on_page(page),
+        )?;
+        results.pop().unwrap_or(Ok(()))
+    }
+
+    /// Pages through many lists concurrently, handing each page to `on_page` with the
+    /// index of its list. The outer error aborts everything (a fatal API error, or an
+    /// error from `on_page`); the inner results say how each list ended, so that one
+    /// missing group does not cost the others.
+    pub fn for_each_page_of_many(
+        &mut self,
+        lists: &[ListRequest],
+        mut on_page: impl FnMut(usize, Page) -> Result<(), IntegrationError>,
+    ) -> Result<Vec<Result<(), IntegrationError>>, IntegrationError> {
+        self.page_lists(lists, PAGE_SIZE, false, &mut on_page)
+    }
+
+    fn page_lists(
+        &mut self,
+        lists: &[ListRequest],
+        limit: u64,
+        first_page_only: bool,
+        on_page: &mut dyn FnMut(usize, Page) -> Result<(), IntegrationError>,
+    ) -> Result<Vec<Result<(), IntegrationError>>, IntegrationError> {
+        let mut progress: Vec<ListProgress> =
+            lists.iter().map(|_| ListProgress::default()).collect();
+        let mut queue: VecDeque<PendingPage> = VecDeque::new();
+        for (index, state) in progress.iter_mut().enumerate() {
+            queue.push_back(PendingPage {
+                list: index,
+                skip: 0,
+                limit,
+                attempts: 0,
+                not_before: Duration::ZERO,
+            });
+            state.next_skip = limit;
+            state.in_flight = 1;
+        }
+
+        while !queue.is_empty() {
+            let batch = self.next_batch(&mut queue, &mut progress);
+            if batch.is_empty() {
+                continue;
+            }
+            let requests: Vec<HttpRequest> = batch
+                .iter()
+                .map(|page| self.page_request(&lists[page.list], page.skip, page.limit))
+                .collect();
+            let responses = self.transport.send_all(&requests);
+            for (mut page, response) in batch.into_iter().zip(responses) {
+                page.attempts += 1;
+                self.stats.requests += 1;
+                let list = &lists[page.list];
+                match self.judge(list, &page, response) {
+                    Attempt::Page { items, total } => {
+                        let state = &mut progress[page.list];
+                        state.in_flight -= 1;
+                        if total.is_some() {
+                            state.total = total;
+                        }
+                        let empty = items.is_empty();
+                        if !state.finished && !empty {
+                            on_page(
+                                page.list,
+                                Page {
+                                    items,
+                                    total: state.total,
+                                },
+                            )?;
+                        }
+                        if empty || first_page_only {
+                            state.finished = true;
+                        }
+                        self.schedule_more(page.list, state, limit, &mut queue);
+                    }
+                    Attempt::Retry { delay, reason } => {
+                        self.stats.retries += 1;
+                        let attempt = page.attempts.to_string();
+                        let wait = format!("{}ms", delay.as_millis());
+                        self.log.log(
+                            Level::Warn,
+                            "retrying a request",
+                            &[
+                                ("endpoint", list.path.as_str()),
+                                ("reason", reason.as_str()),
+                                ("attempt", attempt.as_str()),
+                                ("delay", wait.as_str()),
+                            ],
+                        );
+                        page.not_before = self.transport.now() + delay;
+                        queue.push_back(page);
+                    }
+                    Attempt::Failed(error) => {
+                        if error.is_fatal() {
+                            return Err(error);
+                        }
+                        let state = &mut progress[page.list];
+                        state.in_flight -= 1;
+                        state.finished = true;
+                        state.error.get_or_insert(error);
+                    }
+                }
+            }
+        }
+
+        Ok(progress
+            .into_iter()
+            .map(|state| state.error.map_or(Ok(()), Err))
+            .collect())
+    }
+
+    /// Takes up to `concurrency` sendable pages off the queue; sleeps when all wait
+    /// for a retry delay. Pages of finished lists are dropped.
+    fn next_batch(
+        &mut self,
+        queue: &mut VecDeque<PendingPage>,
+        progress: &mut [ListProgress],
+    ) -> Vec<PendingPage> {
+        let now = self.transport.now();
+        let mut batch = Vec::new();
+        let mut waiting = VecDeque::new();
+        let mut earliest: Option<Duration> = None;
+        while let Some(page) = queue.pop_front() {
+            let state = &mut progress[page.list];
+            if state.finished {
+                state.in_flight -= 1;
+                continue;
+            }
+            if batch.len() < self.concurrency && page.not_before <= now {
+                batch.push(page);
+            } else {
+                if page.not_before > now {
+                    earliest = Some(earliest.map_or(page.not_before, |e| e.min(page.not_before)));
+                }
+                waiting.push_back(page);
+            }
+        }
+        *queue = waiting;
+        if batch.is_empty()
+            && let Some(at) = earliest
+        {
+            self.transport.sleep(at.saturating_sub(now));
+        }
+        batch
+    }
+
+    /// Queues the next pages of a list: all of them up to the total once it is known,
+    /// otherwise one at a time.
+    fn schedule_more(
+        &self,
+        list: usize,
+        state: &mut ListProgress,
+        limit: u64,
+        queue: &mut VecDeque<PendingPage>,
+    ) {
+        if state.finished {
+            return;
+        }
+        let mut push = |state: &mut ListProgress| {
+            queue.push_back(PendingPage {
+                list,
+                skip: state.next_skip,
+                limit,
+                attempts: 0,
+                not_before: Duration::ZERO,
+            });
+            state.next_skip += limit;
+            state.in_flight += 1;
+        };
+        match state.total {
+            Some(total) => {
+                while state.next_skip < total {
+                    push(state);
+                }
+                if state.in_flight == 0 {
+                    state.finished = true;
+                }
+            }
+            None if state.in_flight == 0 => push(state),
+            None => {}
+        }
+    }
+
+    fn page_request(&self, list: &ListRequest, skip: u64, limit: u64) -> HttpRequest {
+        let mut path_and_query = format!("{}?limit={limit}&skip={skip}", list.path);
+        if let Some(sort) = list.sort {
+            path_and_query.push_str("&sort=");
+            path_and_query.push_str(sort);
+        }
+        let mut headers = vec![
+            ("x-api-key", self.config.api_key.clone()),
+            ("accept", "application/json".to_owned()),
+            ("content-type", "application/json".to_owned()),
+        ];
+        if let Some(org) = &list.org_id {
+            headers.push(("x-org-id", org.clone()));
+        }
+        HttpRequest {
+            scheme: self.config.scheme.clone(),
+            authority: self.config.authority.clone(),
+            path_and_query,
+            headers,
+        }
+    }
+
+    /// Decides what one attempt's outcome means: a page, a retry, or a failure.
+    fn judge(
+        &mut self,
+        list: &ListRequest,
+        page: &PendingPage,
+        response: Result<HttpResponse, TransportError>,
+    ) -> Attempt {
+        let endpoint = list.path.as_str();
+        let out_of_attempts = page.attempts >= self.policy.max_attempts;
+        let response = match response {
+            Ok(response) => response,
+            Err(TransportError::Denied { authority }) => {
+                return Attempt::Failed(IntegrationError::EgressDenied(authority));
+            }
+            Err(error) if error.is_transient() && !out_of_attempts => {
+                let delay = self
+                    .policy
+                    .backoff(page.attempts, self.transport.random_unit());
+                return Attempt::Retry {
+                    delay,
+                    reason: error.to_string(),
+                };
+            }
+            Err(error) => {
+                return Attempt::Failed(IntegrationError::Transport {
+                    endpoint: endpoint.to_owned(),
+                    message: match error.is_transient() {
+                        true => format!("{error} (after {} attempts)", page.attempts),
+                        false => error.to_string(),
+                    },
+                });
+            }
+        };
+
+        let status = response.status;
+        if (200..300).contains(&status) {
+            return match parse_page(list.envelope, &response) {
+                Ok((items, total)) => Attempt::Page { items, total },
+                Err(message) => {
+                    Attempt::Failed(IntegrationError::invalid_response(endpoint, message))
+                }
+            };
+        }
+        if is_transient_status(status) && !out_of_attempts {
+            let delay = self
+                .policy
+                .retry_after(response.header("retry-after"), SystemTime::now())
+                .unwrap_or_else(|| {
+                    self.policy
+                        .backoff(page.attempts, self.transport.random_unit())
+                });
+            return Attempt::Retry {
+                delay,
+                reason: format!("HTTP {status}"),
+            };
+        }
+        let message = error_message(&response);
+        Attempt::Failed(match status {
+            401 => IntegrationError::Authentication(format!(
+                "JumpCloud rejected the API key (config field `apiKey`) with HTTP 401 on {endpoint}: {message}"
+            )),
+            403 => IntegrationError::Authorization {
+                endpoint: endpoint.to_owned(),
+                message: format!("HTTP 403: {message}"),
+            },
+            429 => IntegrationError::RateLimited {
+                endpoint: endpoint.to_owned(),
+                message: format!("still HTTP 429 after {} attempts", page.attempts),
+            },
+            _ if is_transient_status(status) => IntegrationError::ProviderApi {
+                status,
+                endpoint: endpoint.to_owned(),
+                message: format!("{message} (after {} attempts)", page.attempts),
+            },
+            _ => IntegrationError::ProviderApi {
+                status,
+                endpoint: endpoint.to_owned(),
+                message,
+            },
+        })
+    }
+}
+
+/// Items and total of a list response, or what is wrong with it.
+fn parse_page(
+    envelope: Envelope,
+    response: &HttpResponse,
+) -> Result<(Vec<Object>, Option<u64>), String> {
+    let body: Value = serde_json::from_slice(&response.body).map_err(|error| {
+        let content_type = response.header("content-type").unwrap_or("no content type");
+        if content_type.contains("json") {
+            format!("malformed or truncated JSON ({error})")
+        } else {
+            format!(
+                "expected JSON, got {content_type} starting with {:?}",
+                snippet(&response.body)
+            )
+        }
+    })?;
+    let (items, total) = match (envelope, body) {
+        (Envelope::V1, Value::Object(mut object)) => {
+            let total = match object.get("totalCount") {
+                None | Some(Value::Null) => None,
+                Some(value) => Some(
+                    value
+                        .as_u64()
+                        .ok_or("`totalCount` is not a non-negative integer")?,
+                ),
+            };
+            match object.remove("results") {
+                Some(Value::Array(items)) => (items, total),
+                Some(other) => {
+                    return Err(format!("`results` is {}, expected an array", kind(&other)));
+                }
+                None => return Err("the object has no `results` array".into()),
+            }
+        }
+        (Envelope::V1, other) => {
+            return Err(format!(
+                "expected an object with `totalCount` and `results`, found {}",
+                kind(&other)
+            ));
+        }
+        (Envelope::V2, Value::Array(items)) => {
+            let total = match response.header("x-total-count") {
+                None => None,
+                Some(value) => Some(
+                    value
+                        .trim()
+                        .parse::<u64>()
+                        .map_err(|_| format!("x-total-count {value:?} is not a number"))?,
+                ),
+            };
+            (items, total)
+        }
+        (Envelope::V2, other) => return Err(format!("expected an array, found {}", kind(&other))),
+    };
+    let objects = items
+        .into_iter()
+        .enumerate()
+        .map(|(index, item)| match item {
+            Value::Object(object) => Ok(object),
+            other => Err(format!(
+                "item {index} is {}, expected an object",
+                kind(&other)
+            )),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((objects, total))
+}
+
+/// The message of a JumpCloud error body (`{"message": ...}` in v1 and v2), or the
+/// start of the body.
+fn error_message(response: &HttpResponse) -> String {
+    if let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&response.body) {
+        for field in ["message", "error"] {
+            if let Some(Value::String(message)) = body.get(field)
+                && !message.is_empty()
+            {
+                return message.clone();
+            }
+        }
+    }
+    match response.body.is_empty() {
+        true => "(empty body)".to_owned(),
+        false => snippet(&response.body),
+    }
+}
+
+fn snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(80)]);
+    text.trim().to_owned()
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}

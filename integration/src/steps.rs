@@ -1,0 +1,562 @@
+//! The step table (what `describe()` declares) and the step bodies.
+//!
+//! Steps hand data to later steps through the host's key-value store: the accounts
+//! found, and per organization the ids of its groups and applications. Every page is
+//! converted and handed to the host as it arrives, so the guest holds one page at a time.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::client::{Client, ListRequest, Page};
+use crate::config::Config;
+use crate::convert::{ConvertError, Object, account, application, employee, group, user};
+use crate::error::IntegrationError;
+use crate::host::Host;
+use crate::model::{Entity, MappedRelationship, Relationship};
+use crate::transport::{Level, Logger, Transport};
+
+pub const FETCH_ACCOUNTS: &str = "fetch-accounts";
+pub const FETCH_USERS: &str = "fetch-users";
+pub const FETCH_GROUPS: &str = "fetch-groups";
+pub const FETCH_GROUP_MEMBERS: &str = "fetch-group-members";
+pub const FETCH_APPLICATIONS: &str = "fetch-applications";
+pub const FETCH_APPLICATION_ASSIGNMENTS: &str = "fetch-application-assignments";
+
+/// Whether a declared type is an entity or a relationship type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Entity,
+    Relationship,
+}
+
+/// A type a step emits: `_type`, `_class`, kind.
+pub type DeclaredType = (&'static str, &'static str, Kind);
+
+/// One step of the job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepSpec {
+    pub id: &'static str,
+    pub name: &'static str,
+    pub depends_on: &'static [&'static str],
+    pub declared_types: &'static [DeclaredType],
+}
+
+/// The steps, in an order that respects their dependencies (`data-model.md`).
+pub const STEPS: &[StepSpec] = &[
+    StepSpec {
+        id: FETCH_ACCOUNTS,
+        name: "Fetch Accounts",
+        depends_on: &[],
+        declared_types: &[("jumpcloud_account", "Account", Kind::Entity)],
+    },
+    StepSpec {
+        id: FETCH_USERS,
+        name: "Fetch Users",
+        depends_on: &[FETCH_ACCOUNTS],
+        declared_types: &[
+            ("jumpcloud_user", "User", Kind::Entity),
+            ("jumpcloud_account_has_user", "HAS", Kind::Relationship),
+            ("jumpcloud_user_is_person", "IS", Kind::Relationship),
+        ],
+    },
+    StepSpec {
+        id: FETCH_GROUPS,
+        name: "Fetch User Groups",
+        depends_on: &[FETCH_ACCOUNTS],
+        declared_types: &[
+            ("jumpcloud_group", "Group", Kind::Entity),
+            ("jumpcloud_account_has_group", "HAS", Kind::Relationship),
+        ],
+    },
+    StepSpec {
+        id: FETCH_GROUP_MEMBERS,
+        name: "Fetch User Group Members",
+        depends_on: &[FETCH_GROUPS, FETCH_USERS],
+        declared_types: &[("jumpcloud_group_has_user", "HAS", Kind::Relationship)],
+    },
+    StepSpec {
+        id: FETCH_APPLICATIONS,
+        name: "Fetch Applications",
+        depends_on: &[FETCH_ACCOUNTS],
+        declared_types: &[
+            ("jumpcloud_application", "Application", Kind::Entity),
+            (
+                "jumpcloud_account_has_application",
+                "HAS",
+                Kind::Relationship,
+            ),
+        ],
+    },
+    StepSpec {
+        id: FETCH_APPLICATION_ASSIGNMENTS,
+        name: "Fetch Application Assignments",
+        depends_on: &[FETCH_APPLICATIONS, FETCH_USERS, FETCH_GROUPS],
+        declared_types: &[
+            (
+                "jumpcloud_user_assigned_application",
+                "ASSIGNED",
+                Kind::Relationship,
+            ),
+            (
+                "jumpcloud_group_assigned_application",
+                "ASSIGNED",
+                Kind::Relationship,
+            ),
+        ],
+    },
+];
+
+/// What a finished step reports besides its objects.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StepReport {
+    pub http_requests: u32,
+    pub http_retries: u32,
+    pub skipped_records: u32,
+}
+
+/// An organization the job reads, as handed from `fetch-accounts` to later steps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountRef {
+    /// Organization id, also the account's `_key`.
+    pub id: String,
+    /// Whether its data is read with `x-org-id` (multi-organization keys, or an
+    /// explicitly selected organization).
+    pub select_with_header: bool,
+}
+
+impl AccountRef {
+    fn org_header(&self) -> Option<&str> {
+        self.select_with_header.then_some(self.id.as_str())
+    }
+}
+
+const ACCOUNTS_DATA: &str = "accounts";
+
+fn ids_data_key(kind: &str, org_id: &str) -> String {
+    format!("{kind}/{org_id}")
+}
+
+/// Everything a step body needs.
+pub struct StepContext<'a, T: Transport, H: Host> {
+    pub config: &'a Config,
+    pub transport: &'a mut T,
+    pub host: &'a mut H,
+    pub log: &'a dyn Logger,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+}
+
+/// Checks configuration and credentials with one cheap request.
+pub fn validate<T: Transport>(
+    config: &Config,
+    transport: &mut T,
+    log: &dyn Logger,
+) -> Result<(), IntegrationError> {
+    Client::new(config, transport, log).probe()
+}
+
+/// Runs one step by id.
+pub fn execute_step<T: Transport, H: Host>(
+    step_id: &str,
+    cx: StepContext<'_, T, H>,
+) -> Result<StepReport, IntegrationError> {
+    let StepContext {
+        config,
+        transport,
+        host,
+        log,
+        concurrency,
+    } = cx;
+    let mut client = Client::new(config, transport, log).with_concurrency(concurrency);
+    let mut run = StepRun {
+        step_id,
+        config,
+        host,
+        log,
+        skipped: 0,
+    };
+    let result = match step_id {
+        FETCH_ACCOUNTS => run.fetch_accounts(&mut client),
+        FETCH_USERS => run.fetch_users(&mut client),
+        FETCH_GROUPS => run.fetch_groups(&mut client),
+        FETCH_GROUP_MEMBERS => run.fetch_group_members(&mut client),
+        FETCH_APPLICATIONS => run.fetch_applications(&mut client),
+        FETCH_APPLICATION_ASSIGNMENTS => run.fetch_application_assignments(&mut client),
+        other => Err(IntegrationError::Internal(format!(
+            "unknown step `{other}`"
+        ))),
+    };
+    let stats = client.stats();
+    result.map(|()| StepReport {
+        http_requests: stats.requests,
+        http_retries: stats.retries,
+        skipped_records: run.skipped,
+    })
+}
+
+/// The state of one running step.
+struct StepRun<'a, H: Host> {
+    step_id: &'a str,
+    config: &'a Config,
+    host: &'a mut H,
+    log: &'a dyn Logger,
+    skipped: u32,
+}
+
+/// Objects converted from one page, added to the graph together.
+#[derive(Default)]
+struct Batch {
+    entities: Vec<Entity>,
+    relationships: Vec<Relationship>,
+    mapped: Vec<MappedRelationship>,
+}
+
+impl<H: Host> StepRun<'_, H> {
+    fn fetch_accounts<T: Transport>(
+        &mut self,
+        client: &mut Client<'_, T>,
+    ) -> Result<(), IntegrationError> {
+        let mut organizations: Vec<Object> = Vec::new();
+        // Organizations are few (one per customer of an MSP); collect them so the
+        // choice of `x-org-id` can depend on how many there are.
+        client.for_each_page(&ListRequest::organizations(), |page| {
+            organizations.extend(page.items);
+            Ok(())
+        })?;
+        if let Some(wanted) = &self.config.org_id {
+            organizations.retain(|org| record_id(org).as_deref() == Some(wanted.as_str()));
+            if organizations.is_empty() {
+                return Err(IntegrationError::invalid_config(
+                    crate::config::ORG_ID,
+                    "the API key cannot see this organization",
+                ));
+            }
+        }
+        let select_with_header = self.config.org_id.is_some() || organizations.len() > 1;
+        let mut batch = Batch::default();
+        let mut accounts = Vec::new();
+        for org in &organizations {
+            let entity = account::account_entity(org, &self.config.base_url)
+                .map_err(|e| convert_failure("/api/organizations", e))?;
+            if self.host.has_key(&entity.key)
+                || accounts.iter().any(|a: &AccountRef| a.id == entity.key)
+            {
+                self.skip_duplicate(&entity.key);
+                continue;
+            }
+            accounts.push(AccountRef {
+                id: entity.key.clone(),
+                select_with_header,
+            });
+            batch.entities.push(entity);
+        }
+        self.add(batch)?;
+        let accounts = serde_json::to_string(&accounts)
+            .map_err(|e| IntegrationError::Internal(e.to_string()))?;
+        self.host.set_data(ACCOUNTS_DATA, &accounts);
+        Ok(())
+    }
+
+    fn fetch_users<T: Transport>(
+        &mut self,
+        client: &mut Client<'_, T>,
+    ) -> Result<(), IntegrationError> {
+        let mut done = 0;
+        for account in self.accounts()? {
+            let list = ListRequest::users(account.org_header());
+            client.for_each_page(&list, |page| {
+                done += page.items.len() as u64;
+                let total = page.total;
+                let mut batch = Batch::default();
+                for item in &page.items {
+                    let entity = user::user_entity(item, &self.config.base_url)
+                        .map_err(|e| convert_failure(&list.path, e))?;
+                    if self.host.has_key(&entity.key) {
+                        self.skip_duplicate(&entity.key);
+                        continue;
+                    }
+                    batch
+                        .relationships
+                        .push(account::account_has(&account.id, &entity));
+                    if let Some(mapping) = employee::employee_mapping(&entity) {
+                        batch.mapped.push(mapping);
+                    }
+                    batch.entities.push(entity);
+                }
+                self.add(batch)?;
+                self.host.progress(self.step_id, done, total);
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+
+    fn fetch_groups<T: Transport>(
+        &mut self,
+        client: &mut Client<'_, T>,
+    ) -> Result<(), IntegrationError> {
+        for account in self.accounts()? {
+            let list = ListRequest::user_groups(account.org_header());
+            let mut ids = Vec::new();
+            client.for_each_page(&list, |page| {
+                let mut batch = Batch::default();
+                for item in &page.items {
+                    let entity = group::group_entity(item, &self.config.base_url)
+                        .map_err(|e| convert_failure(&list.path, e))?;
+                    if self.host.has_key(&entity.key) {
+                        self.skip_duplicate(&entity.key);
+                        continue;
+                    }
+                    ids.push(entity.key.clone());
+                    batch
+                        .relationships
+                        .push(account::account_has(&account.id, &entity));
+                    batch.entities.push(entity);
+                }
+                self.add(batch)?;
+                self.host
+                    .progress(self.step_id, ids.len() as u64, page.total);
+                Ok(())
+            })?;
+            self.store_ids("groups", &account.id, &ids)?;
+        }
+        Ok(())
+    }
+
+    fn fetch_group_members<T: Transport>(
+        &mut self,
+        client: &mut Client<'_, T>,
+    ) -> Result<(), IntegrationError> {
+        let mut lists = Vec::new();
+        let mut group_ids = Vec::new();
+        for account in self.accounts()? {
+            for group_id in self.load_ids("groups", &account.id)? {
+                lists.push(ListRequest::group_members(&group_id, account.org_header()));
+                group_ids.push(group_id);
+            }
+        }
+        let mut pages = 0;
+        let outcomes = client.for_each_page_of_many(&lists, |index, page| {
+            let group_id = &group_ids[index];
+            let mut batch = Batch::default();
+            let mut seen = HashSet::new();
+            for item in &page.items {
+                let member = group::member_user_id(item)
+                    .map_err(|e| convert_failure(&lists[index].path, e))?;
+                let Some(user_id) = member else {
+                    continue;
+                };
+                let edge = group::group_has_user(group_id, &user_id);
+                // The members route cannot be sorted, so a member may show up on two
+                // pages: skip edges already stored or already in this batch.
+                if !seen.insert(user_id) || self.host.has_key(&edge.key) {
+                    continue;
+                }
+                batch.relationships.push(edge);
+            }
+            self.add(batch)?;
+            pages += 1;
+            self.host.progress(self.step_id, pages, None);
+            Ok(())
+        })?;
+        self.settle(&lists, outcomes)
+    }
+
+    fn fetch_applications<T: Transport>(
+        &mut self,
+        client: &mut Client<'_, T>,
+    ) -> Result<(), IntegrationError> {
+        for account in self.accounts()? {
+            let list = ListRequest::applications(account.org_header());
+            let mut ids = Vec::new();
+            client.for_each_page(&list, |page| {
+                let mut batch = Batch::default();
+                for item in &page.items {
+                    let entity = application::application_entity(item, &self.config.base_url)
+                        .map_err(|e| convert_failure(&list.path, e))?;
+                    if self.host.has_key(&entity.key) {
+                        self.skip_duplicate(&entity.key);
+                        continue;
+                    }
+                    ids.push(entity.key.clone());
+                    batch
+                        .relationships
+                        .push(account::account_has(&account.id, &entity));
+                    batch.entities.push(entity);
+                }
+                self.add(batch)?;
+                self.host
+                    .progress(self.step_id, ids.len() as u64, page.total);
+                Ok(())
+            })?;
+            self.store_ids("applications", &account.id, &ids)?;
+        }
+        Ok(())
+    }
+
+    fn fetch_application_assignments<T: Transport>(
+        &mut self,
+        client: &mut Client<'_, T>,
+    ) -> Result<(), IntegrationError> {
+        // Two lists per application: its users and its groups.
+        let mut lists = Vec::new();
+        let mut targets = Vec::new();
+        for account in self.accounts()? {
+            for app_id in self.load_ids("applications", &account.id)? {
+                lists.push(ListRequest::application_users(
+                    &app_id,
+                    account.org_header(),
+                ));
+                targets.push((app_id.clone(), Assignee::User));
+                lists.push(ListRequest::application_groups(
+                    &app_id,
+                    account.org_header(),
+                ));
+                targets.push((app_id, Assignee::Group));
+            }
+        }
+        let mut pages = 0;
+        let outcomes = client.for_each_page_of_many(&lists, |index, page: Page| {
+            let (app_id, assignee) = &targets[index];
+            let mut batch = Batch::default();
+            let mut seen = HashSet::new();
+            for item in &page.items {
+                let binding = application::binding(item)
+                    .map_err(|e| convert_failure(&lists[index].path, e))?;
+                let Some(binding) = binding else {
+                    continue;
+                };
+                let edge = match assignee {
+                    Assignee::User => {
+                        application::user_assigned_application(&binding.id, app_id, binding.direct)
+                    }
+                    Assignee::Group => {
+                        application::group_assigned_application(&binding.id, app_id, binding.direct)
+                    }
+                };
+                if !seen.insert(binding.id) || self.host.has_key(&edge.key) {
+                    continue;
+                }
+                batch.relationships.push(edge);
+            }
+            self.add(batch)?;
+            pages += 1;
+            self.host.progress(self.step_id, pages, None);
+            Ok(())
+        })?;
+        self.settle(&lists, outcomes)
+    }
+
+    /// Adds one page's objects; counts relationships the host dropped as skipped.
+    fn add(&mut self, batch: Batch) -> Result<(), IntegrationError> {
+        if !batch.entities.is_empty() {
+            self.host
+                .add_entities(batch.entities)
+                .map_err(IntegrationError::Graph)?;
+        }
+        if !batch.relationships.is_empty() {
+            let outcome = self
+                .host
+                .add_relationships(batch.relationships)
+                .map_err(IntegrationError::Graph)?;
+            self.skipped += outcome.dropped;
+        }
+        if !batch.mapped.is_empty() {
+            self.host
+                .add_mapped_relationships(batch.mapped)
+                .map_err(IntegrationError::Graph)?;
+        }
+        Ok(())
+    }
+
+    /// Ends a step over many lists: a list that vanished (404, e.g. a group deleted
+    /// during the run) is skipped with a warning; any other failure fails the step,
+    /// after every other list was collected.
+    fn settle(
+        &mut self,
+        lists: &[ListRequest],
+        outcomes: Vec<Result<(), IntegrationError>>,
+    ) -> Result<(), IntegrationError> {
+        let mut first_error = None;
+        for (list, outcome) in lists.iter().zip(outcomes) {
+            match outcome {
+                Ok(()) => {}
+                Err(IntegrationError::ProviderApi { status: 404, .. }) => {
+                    self.skipped += 1;
+                    self.log.log(
+                        Level::Warn,
+                        "skipped a list that no longer exists",
+                        &[("endpoint", list.path.as_str())],
+                    );
+                }
+                Err(error) => {
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    fn skip_duplicate(&mut self, key: &str) {
+        self.skipped += 1;
+        self.log.log(
+            Level::Debug,
+            "skipped a record already collected",
+            &[("key", key)],
+        );
+    }
+
+    fn accounts(&self) -> Result<Vec<AccountRef>, IntegrationError> {
+        match self.host.get_data(ACCOUNTS_DATA) {
+            Some(json) => serde_json::from_str(&json)
+                .map_err(|e| IntegrationError::Internal(format!("stored accounts: {e}"))),
+            None => {
+                self.log.log(
+                    Level::Warn,
+                    "no accounts were collected; nothing to read",
+                    &[],
+                );
+                Ok(Vec::new())
+            }
+        }
+    }
+
+    fn store_ids(
+        &mut self,
+        kind: &str,
+        org_id: &str,
+        ids: &[String],
+    ) -> Result<(), IntegrationError> {
+        let json =
+            serde_json::to_string(ids).map_err(|e| IntegrationError::Internal(e.to_string()))?;
+        self.host.set_data(&ids_data_key(kind, org_id), &json);
+        Ok(())
+    }
+
+    fn load_ids(&self, kind: &str, org_id: &str) -> Result<Vec<String>, IntegrationError> {
+        match self.host.get_data(&ids_data_key(kind, org_id)) {
+            Some(json) => serde_json::from_str(&json)
+                .map_err(|e| IntegrationError::Internal(format!("stored {kind} ids: {e}"))),
+            None => Ok(Vec::new()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Assignee {
+    User,
+    Group,
+}
+
+/// A record the converters cannot read makes the response invalid: fail the step
+/// loudly (its types become partial) rather than emit a silently thinner graph.
+fn convert_failure(endpoint: &str, error: ConvertError) -> IntegrationError {
+    IntegrationError::invalid_response(endpoint, error.to_string())
+}
+
+fn record_id(object: &Object) -> Option<String> {
+    ["id", "_id"]
+        .iter()
+        .find_map(|field| object.get(*field)?.as_str().map(str::to_owned))
+}

@@ -1,0 +1,104 @@
+//! What the JumpCloud client needs from the outside world: HTTP, time, randomness,
+//! and a log. In the component these are wasi:http, wasi:clocks, wasi:random and the
+//! host's `log` import (`http.rs`, `component.rs`); natively, tests supply their own.
+
+use std::time::Duration;
+
+/// One GET request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    /// `http` or `https`.
+    pub scheme: String,
+    /// `host[:port]`.
+    pub authority: String,
+    /// Path and query, e.g. `/api/systemusers?limit=100&skip=0`.
+    pub path_and_query: String,
+    /// Request headers (names lowercase).
+    pub headers: Vec<(&'static str, String)>,
+}
+
+/// A complete response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    pub status: u16,
+    /// Response headers, names lowercase.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// The first value of a header (name lowercase).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Why a request got no response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransportError {
+    /// The host's egress policy refused it; nothing was sent. Never retried.
+    Denied { authority: String },
+    /// Connect, first byte or between bytes took longer than allowed.
+    Timeout(String),
+    /// Refused, reset or dropped connection, truncated body: worth a retry.
+    Connection(String),
+    /// The response body passed the host's size cap. Never retried.
+    TooLarge(String),
+    /// Anything else the HTTP layer reports. Never retried.
+    Other(String),
+}
+
+impl TransportError {
+    /// Transient failures that a retry may cure.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            TransportError::Timeout(_) | TransportError::Connection(_)
+        )
+    }
+}
+
+impl std::fmt::Display for TransportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TransportError::Denied { authority } => {
+                write!(f, "egress to {authority} denied by the host")
+            }
+            TransportError::Timeout(what) => write!(f, "timed out: {what}"),
+            TransportError::Connection(what) => write!(f, "connection failed: {what}"),
+            TransportError::TooLarge(what) => write!(f, "response too large: {what}"),
+            TransportError::Other(what) => f.write_str(what),
+        }
+    }
+}
+
+/// Severity of a log line (WIT `log.level`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+/// Structured logging.
+pub trait Logger {
+    fn log(&self, level: Level, message: &str, fields: &[(&str, &str)]);
+}
+
+/// HTTP, clocks and randomness.
+pub trait Transport {
+    /// Sends every request concurrently and waits for all of them; results come back in
+    /// the order of `requests`. The caller bounds how many it passes at once.
+    fn send_all(&mut self, requests: &[HttpRequest]) -> Vec<Result<HttpResponse, TransportError>>;
+    /// Time since an arbitrary fixed point (monotonic).
+    fn now(&mut self) -> Duration;
+    /// Blocks for `duration`.
+    fn sleep(&mut self, duration: Duration);
+    /// A random number in `[0, 1)`, for retry jitter.
+    fn random_unit(&mut self) -> f64;
+}
