@@ -19,7 +19,7 @@ wasmtime::component::bindgen!({
 });
 
 pub use secgraph::integration::types::{
-    ApiError, ConfigEntry, ConfigError, ConfigField, DeclaredType, EndpointError, Entity, GraphError,
-    IntegrationError, MappedRelationship, MappingDirection, ObjectKind, PluginInfo, Property,
-    PropertyValue, Relationship, StepInfo, StepReport, TargetEntity,
+    ApiError, ConfigEntry, ConfigError, ConfigField, DeclaredType, EndpointError, Entity,
+    GraphError, IntegrationError, MappedRelationship, MappingDirection, ObjectKind, PluginInfo,
+    Property, PropertyValue, Relationship, StepInfo, StepReport, TargetEntity,
 };

@@ -128,8 +128,14 @@ pub fn check_tenant_id(tenant: &str) -> Result<(), String> {
     if tenant.is_empty() || tenant.len() > 128 {
         return Err("must have 1 to 128 characters".into());
     }
-    if tenant.starts_with('.') || !tenant.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
-        return Err("may only use letters, digits, '-', '_' and '.', and not start with '.'".into());
+    if tenant.starts_with('.')
+        || !tenant
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err(
+            "may only use letters, digits, '-', '_' and '.', and not start with '.'".into(),
+        );
     }
     Ok(())
 }
@@ -138,7 +144,11 @@ fn sandbox_policy(path: &Path, file: SandboxFile) -> Result<(SandboxPolicy, bool
     let mut policy = SandboxPolicy::default();
     let positive = |field: &str, value: u64| {
         if value == 0 {
-            Err(ConfigError::new(path, format!("sandbox.{field}"), "must be at least 1"))
+            Err(ConfigError::new(
+                path,
+                format!("sandbox.{field}"),
+                "must be at least 1",
+            ))
         } else {
             Ok(value)
         }
@@ -166,8 +176,9 @@ fn sandbox_policy(path: &Path, file: SandboxFile) -> Result<(SandboxPolicy, bool
             .iter()
             .enumerate()
             .map(|(i, host)| {
-                HostPattern::parse(host)
-                    .map_err(|reason| ConfigError::new(path, format!("sandbox.allowedHosts[{i}]"), reason))
+                HostPattern::parse(host).map_err(|reason| {
+                    ConfigError::new(path, format!("sandbox.allowedHosts[{i}]"), reason)
+                })
             })
             .collect::<Result<_, _>>()?;
     }
@@ -214,13 +225,21 @@ mod tests {
         assert_eq!(config.sandbox.timeout, Duration::from_secs(1800));
         assert_eq!(config.sandbox.max_concurrent_requests, 8);
         assert!(config.allowed_hosts_given);
-        assert!(config.sandbox.allowing("console.jumpcloud.com", 443).is_some());
+        assert!(
+            config
+                .sandbox
+                .allowing("console.jumpcloud.com", 443)
+                .is_some()
+        );
     }
 
     #[test]
     fn errors_name_file_and_field() {
         let error = parse("tenant = \"a\"\nbogus = 1\n").unwrap_err();
-        assert_eq!((error.file.as_str(), error.field.as_str()), ("tenant.toml", "bogus"));
+        assert_eq!(
+            (error.file.as_str(), error.field.as_str()),
+            ("tenant.toml", "bogus")
+        );
 
         let error = parse("[integration]\napiKey = \"k\"\n").unwrap_err();
         assert_eq!(error.field, "tenant");
@@ -231,7 +250,8 @@ mod tests {
         let error = parse("tenant = \"a\"\n[sandbox]\nmemoryMB = 5\n").unwrap_err();
         assert_eq!(error.field, "memoryMB");
 
-        let error = parse("tenant = \"a\"\n[sandbox]\nallowedHosts = [\"https://x.com\"]\n").unwrap_err();
+        let error =
+            parse("tenant = \"a\"\n[sandbox]\nallowedHosts = [\"https://x.com\"]\n").unwrap_err();
         assert_eq!(error.field, "sandbox.allowedHosts[0]");
 
         let error = parse("tenant = \"../etc\"\n").unwrap_err();

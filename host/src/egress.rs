@@ -40,7 +40,9 @@ pub struct EgressHooks {
 
 impl EgressHooks {
     pub fn new(policy: Arc<SandboxPolicy>, meter: Arc<EgressMeter>, tenant: Arc<str>) -> Self {
-        let slots = Arc::new(Semaphore::new(policy.max_concurrent_requests.max(1) as usize));
+        let slots = Arc::new(Semaphore::new(
+            policy.max_concurrent_requests.max(1) as usize
+        ));
         EgressHooks {
             policy,
             meter,
@@ -64,7 +66,10 @@ pub async fn check_destination(
     host: &str,
     port: u16,
 ) -> Result<(), String> {
-    let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase();
     let literal: Option<IpAddr> = host.parse().ok();
     if let Some(ip) = literal
         && is_always_refused(ip)
@@ -88,7 +93,9 @@ pub async fn check_destination(
     };
     for ip in addresses {
         if is_always_refused(ip) {
-            return Err(format!("resolves to {ip}, a link-local or metadata address"));
+            return Err(format!(
+                "resolves to {ip}, a link-local or metadata address"
+            ));
         }
         if is_private(ip) && !private_ok {
             return Err(format!("resolves to {ip}, a loopback or private address"));
@@ -205,7 +212,10 @@ mod tests {
 
     fn policy(hosts: &[&str], allow_private: bool) -> SandboxPolicy {
         SandboxPolicy {
-            allowed_hosts: hosts.iter().map(|h| HostPattern::parse(h).unwrap()).collect(),
+            allowed_hosts: hosts
+                .iter()
+                .map(|h| HostPattern::parse(h).unwrap())
+                .collect(),
             allow_private_when_listed: allow_private,
             ..SandboxPolicy::default()
         }
@@ -223,7 +233,9 @@ mod tests {
     #[tokio::test]
     async fn metadata_address_is_refused_even_when_listed() {
         let policy = policy(&["169.254.169.254"], true);
-        let error = check_destination(&policy, "169.254.169.254", 80).await.unwrap_err();
+        let error = check_destination(&policy, "169.254.169.254", 80)
+            .await
+            .unwrap_err();
         assert!(error.contains("metadata"), "{error}");
     }
 
@@ -231,7 +243,9 @@ mod tests {
     async fn private_addresses_need_a_literal_listing_in_multi_tenant_mode() {
         // `localhost` resolves to loopback: refused unless the address itself is listed.
         let by_name = policy(&["localhost"], false);
-        let error = check_destination(&by_name, "localhost", 80).await.unwrap_err();
+        let error = check_destination(&by_name, "localhost", 80)
+            .await
+            .unwrap_err();
         assert!(error.contains("loopback or private"), "{error}");
 
         let literal = policy(&["127.0.0.1"], false);

@@ -123,7 +123,9 @@ impl GraphStore {
             if let Err(error) = validate_entity(entity) {
                 return Ok(Err(error));
             }
-            if self.keys.contains_key(entity.key.as_str()) || !batch_keys.insert(entity.key.as_str()) {
+            if self.keys.contains_key(entity.key.as_str())
+                || !batch_keys.insert(entity.key.as_str())
+            {
                 return Ok(Err(GraphError::DuplicateKey(entity.key.clone())));
             }
         }
@@ -139,7 +141,10 @@ impl GraphStore {
 
     /// Adds a batch of relationships. Those with an endpoint missing from the graph are
     /// dropped and counted; a duplicate or invalid one rejects the batch.
-    pub fn add_relationships(&mut self, relationships: Vec<Relationship>) -> StoreResult<BatchOutcome> {
+    pub fn add_relationships(
+        &mut self,
+        relationships: Vec<Relationship>,
+    ) -> StoreResult<BatchOutcome> {
         let mut batch_keys = HashSet::new();
         for relationship in &relationships {
             if let Err(error) = validate_relationship(relationship) {
@@ -188,7 +193,9 @@ impl GraphStore {
             if let Err(error) = validate_mapped(mapped) {
                 return Ok(Err(error));
             }
-            if self.keys.contains_key(mapped.key.as_str()) || !batch_keys.insert(mapped.key.as_str()) {
+            if self.keys.contains_key(mapped.key.as_str())
+                || !batch_keys.insert(mapped.key.as_str())
+            {
                 return Ok(Err(GraphError::DuplicateKey(mapped.key.clone())));
             }
         }
@@ -306,7 +313,11 @@ impl GraphStore {
         for filter in &mapped.target_filter_keys {
             let wants = |name: &str| filter.iter().any(|f| f == name);
             let class_ok = |key: &str| {
-                !wants("_class") || self.classes_of(key).iter().any(|c| target.classes.contains(c))
+                !wants("_class")
+                    || self
+                        .classes_of(key)
+                        .iter()
+                        .any(|c| target.classes.contains(c))
             };
             let candidates: Vec<&str> = if wants("email") {
                 text_values(&target.properties, "email")
@@ -346,12 +357,22 @@ impl GraphStore {
             &entity_type,
             entity_to_json(entity),
         )?;
-        self.keys.insert(key.clone(), KeyEntry::Entity { location, class_set });
+        self.keys.insert(
+            key.clone(),
+            KeyEntry::Entity {
+                location,
+                class_set,
+            },
+        );
         self.keys_by_type
             .entry(entity_type.clone())
             .or_default()
             .push(key);
-        *self.current_stats().entities.entry(entity_type).or_default() += 1;
+        *self
+            .current_stats()
+            .entities
+            .entry(entity_type)
+            .or_default() += 1;
         Ok(())
     }
 
@@ -371,9 +392,14 @@ impl GraphStore {
         object.insert("_fromEntityKey".into(), Value::String(from_key));
         object.insert("_toEntityKey".into(), Value::String(to_key));
         insert_properties(&mut object, properties);
-        self.sink
-            .write(&self.step, ObjectKind::Relationship, &relationship_type, object)?;
-        self.keys.insert(Arc::from(key.as_str()), KeyEntry::Relationship);
+        self.sink.write(
+            &self.step,
+            ObjectKind::Relationship,
+            &relationship_type,
+            object,
+        )?;
+        self.keys
+            .insert(Arc::from(key.as_str()), KeyEntry::Relationship);
         *self
             .current_stats()
             .relationships
@@ -395,7 +421,11 @@ fn invalid(key: &str, rule: &str) -> GraphError {
     GraphError::InvalidObject(format!("{key}: {rule}"))
 }
 
-fn validate_common(key: &str, object_type: &str, properties: &[Property]) -> Result<(), GraphError> {
+fn validate_common(
+    key: &str,
+    object_type: &str,
+    properties: &[Property],
+) -> Result<(), GraphError> {
     if key.chars().count() < MIN_KEY_LEN {
         return Err(invalid(key, "_key must have at least 10 characters"));
     }
@@ -414,12 +444,18 @@ fn validate_common(key: &str, object_type: &str, properties: &[Property]) -> Res
             ));
         }
         if !names.insert(property.name.as_str()) {
-            return Err(invalid(key, &format!("property {:?} is set twice", property.name)));
+            return Err(invalid(
+                key,
+                &format!("property {:?} is set twice", property.name),
+            ));
         }
         if let PropertyValue::Float(f) = property.value
             && !f.is_finite()
         {
-            return Err(invalid(key, &format!("property {:?} is not a finite number", property.name)));
+            return Err(invalid(
+                key,
+                &format!("property {:?} is not a finite number", property.name),
+            ));
         }
     }
     Ok(())
@@ -457,7 +493,11 @@ fn validate_entity(entity: &Entity) -> Result<(), GraphError> {
 }
 
 fn validate_relationship(relationship: &Relationship) -> Result<(), GraphError> {
-    validate_common(&relationship.key, &relationship.type_, &relationship.properties)?;
+    validate_common(
+        &relationship.key,
+        &relationship.type_,
+        &relationship.properties,
+    )?;
     validate_classes(&relationship.key, std::slice::from_ref(&relationship.class))
 }
 
@@ -477,11 +517,16 @@ fn validate_mapped(mapped: &MappedRelationship) -> Result<(), GraphError> {
         {
             return Err(invalid(
                 &mapped.key,
-                &format!("target filter key {unsupported:?} is not supported (use _class, _key, email)"),
+                &format!(
+                    "target filter key {unsupported:?} is not supported (use _class, _key, email)"
+                ),
             ));
         }
         if !filter.iter().any(|name| name == "email" || name == "_key") {
-            return Err(invalid(&mapped.key, "a target filter needs `email` or `_key`"));
+            return Err(invalid(
+                &mapped.key,
+                "a target filter needs `email` or `_key`",
+            ));
         }
     }
     Ok(())
@@ -494,11 +539,15 @@ fn property_to_json(value: PropertyValue) -> Value {
         PropertyValue::Integer(i) => Value::Number(i.into()),
         PropertyValue::Float(f) => Number::from_f64(f).map_or(Value::Null, Value::Number),
         PropertyValue::Text(s) => Value::String(s),
-        PropertyValue::TextList(list) => Value::Array(list.into_iter().map(Value::String).collect()),
+        PropertyValue::TextList(list) => {
+            Value::Array(list.into_iter().map(Value::String).collect())
+        }
         PropertyValue::IntegerList(list) => {
             Value::Array(list.into_iter().map(|i| Value::Number(i.into())).collect())
         }
-        PropertyValue::BooleanList(list) => Value::Array(list.into_iter().map(Value::Bool).collect()),
+        PropertyValue::BooleanList(list) => {
+            Value::Array(list.into_iter().map(Value::Bool).collect())
+        }
     }
 }
 
@@ -524,7 +573,10 @@ fn entity_to_json(entity: Entity) -> Map<String, Value> {
         let mut default = Map::new();
         default.insert("name".into(), Value::String("default".into()));
         default.insert("rawData".into(), raw);
-        object.insert("_rawData".into(), Value::Array(vec![Value::Object(default)]));
+        object.insert(
+            "_rawData".into(),
+            Value::Array(vec![Value::Object(default)]),
+        );
     }
     object
 }

@@ -66,7 +66,11 @@ fn complete_policy(
             .iter()
             .map(|host| {
                 HostPattern::parse(host).map_err(|reason| {
-                    ConfigError::new(&tenant.file, "sandbox.allowedHosts", format!("default {host:?}: {reason}"))
+                    ConfigError::new(
+                        &tenant.file,
+                        "sandbox.allowedHosts",
+                        format!("default {host:?}: {reason}"),
+                    )
                 })
             })
             .collect::<Result<_, _>>()?;
@@ -77,7 +81,9 @@ fn complete_policy(
 /// Parses `--set key=value`.
 pub fn parse_override(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
-        Some((key, value)) if !key.trim().is_empty() => Ok((key.trim().to_owned(), value.to_owned())),
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_owned(), value.to_owned()))
+        }
         _ => Err(format!("expected key=value, got {text:?}")),
     }
 }

@@ -200,7 +200,13 @@ pub fn write_json_atomically(path: &Path, value: &impl serde::Serialize) -> io::
 pub struct NullSink;
 
 impl GraphSink for NullSink {
-    fn write(&mut self, _: &str, _: ObjectKind, _: &str, _: Map<String, Value>) -> io::Result<Location> {
+    fn write(
+        &mut self,
+        _: &str,
+        _: ObjectKind,
+        _: &str,
+        _: Map<String, Value>,
+    ) -> io::Result<Location> {
         Ok(Location { file: 0, index: 0 })
     }
 
@@ -243,17 +249,36 @@ mod tests {
         let mut locations = Vec::new();
         for i in 0..5 {
             locations.push(
-                sink.write("step-a", ObjectKind::Entity, "type_x", object(&format!("key-{i:08}")))
-                    .unwrap(),
+                sink.write(
+                    "step-a",
+                    ObjectKind::Entity,
+                    "type_x",
+                    object(&format!("key-{i:08}")),
+                )
+                .unwrap(),
             );
         }
-        sink.write("step-a", ObjectKind::Entity, "type_y", object("other-key-1"))
-            .unwrap();
+        sink.write(
+            "step-a",
+            ObjectKind::Entity,
+            "type_y",
+            object("other-key-1"),
+        )
+        .unwrap();
         // Flushed files and the open buffer both answer reads.
-        assert_eq!(sink.read(locations[0]).unwrap().unwrap()["_key"], "key-00000000");
-        assert_eq!(sink.read(locations[4]).unwrap().unwrap()["_key"], "key-00000004");
+        assert_eq!(
+            sink.read(locations[0]).unwrap().unwrap()["_key"],
+            "key-00000000"
+        );
+        assert_eq!(
+            sink.read(locations[4]).unwrap().unwrap()["_key"],
+            "key-00000004"
+        );
         sink.flush().unwrap();
-        assert_eq!(sink.read(locations[4]).unwrap().unwrap()["_key"], "key-00000004");
+        assert_eq!(
+            sink.read(locations[4]).unwrap().unwrap()["_key"],
+            "key-00000004"
+        );
 
         let files = files_under(&dir.join("graph/step-a/entities"));
         // type_x: 2 + 2 + 1, type_y: 1.

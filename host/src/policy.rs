@@ -30,17 +30,26 @@ impl HostPattern {
             return Err("empty host".into());
         }
         if text.contains("://") || text.contains('/') {
-            return Err(format!("{text:?} is a URL; give a host name, optionally with :port"));
+            return Err(format!(
+                "{text:?} is a URL; give a host name, optionally with :port"
+            ));
         }
-        let (host, port) = split_host_port(&text).ok_or_else(|| format!("{text:?} has an invalid port"))?;
+        let (host, port) =
+            split_host_port(&text).ok_or_else(|| format!("{text:?} has an invalid port"))?;
         let (host, wildcard) = match host.strip_prefix("*.") {
             Some(domain) => (domain.to_owned(), true),
             None => (host.to_owned(), false),
         };
         if host.is_empty() || host.contains('*') {
-            return Err(format!("{text:?}: a wildcard must be `*.` followed by a domain"));
+            return Err(format!(
+                "{text:?}: a wildcard must be `*.` followed by a domain"
+            ));
         }
-        Ok(HostPattern { host, wildcard, port })
+        Ok(HostPattern {
+            host,
+            wildcard,
+            port,
+        })
     }
 
     /// Whether `host` (lowercase, IPv6 without brackets) and `port` are allowed.
@@ -110,8 +119,13 @@ pub fn is_always_refused(ip: IpAddr) -> bool {
             let first = v6.segments()[0];
             (first & 0xffc0) == 0xfe80
                 || v6.is_unspecified()
-                || v6 == "fd00:ec2::254".parse::<std::net::Ipv6Addr>().expect("literal")
-                || v6.to_ipv4_mapped().is_some_and(|v4| is_always_refused(IpAddr::V4(v4)))
+                || v6
+                    == "fd00:ec2::254"
+                        .parse::<std::net::Ipv6Addr>()
+                        .expect("literal")
+                || v6
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| is_always_refused(IpAddr::V4(v4)))
         }
     }
 }
@@ -210,7 +224,14 @@ mod tests {
 
     #[test]
     fn metadata_and_link_local_are_always_refused() {
-        for ip in ["169.254.169.254", "169.254.0.1", "fe80::1", "0.0.0.0", "fd00:ec2::254", "::ffff:169.254.169.254"] {
+        for ip in [
+            "169.254.169.254",
+            "169.254.0.1",
+            "fe80::1",
+            "0.0.0.0",
+            "fd00:ec2::254",
+            "::ffff:169.254.169.254",
+        ] {
             assert!(is_always_refused(ip.parse().unwrap()), "{ip}");
         }
         for ip in ["127.0.0.1", "10.0.0.1", "52.1.2.3", "::1"] {
@@ -220,7 +241,16 @@ mod tests {
 
     #[test]
     fn private_ranges() {
-        for ip in ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "100.64.0.1", "::1", "fd12::1", "::ffff:10.0.0.1"] {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "100.64.0.1",
+            "::1",
+            "fd12::1",
+            "::ffff:10.0.0.1",
+        ] {
             assert!(is_private(ip.parse().unwrap()), "{ip}");
         }
         for ip in ["52.1.2.3", "2606:4700::1111", "100.128.0.1"] {

@@ -18,7 +18,9 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use crate::bindings::{ConfigEntry, Integration, IntegrationError, IntegrationPre, PluginInfo, StepReport};
+use crate::bindings::{
+    ConfigEntry, Integration, IntegrationError, IntegrationPre, PluginInfo, StepReport,
+};
 use crate::egress::{EgressHooks, EgressMeter};
 use crate::graph::GraphStore;
 use crate::policy::SandboxPolicy;
@@ -77,8 +79,13 @@ impl RuntimeOptions {
     pub fn from_env() -> RuntimeOptions {
         let dir = std::env::var_os("INTEGRATION_HOST_CACHE_DIR")
             .map(PathBuf::from)
-            .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("integration-host")))
-            .or_else(|| std::env::var_os("HOME").map(|d| PathBuf::from(d).join(".cache/integration-host")));
+            .or_else(|| {
+                std::env::var_os("XDG_CACHE_HOME")
+                    .map(|d| PathBuf::from(d).join("integration-host"))
+            })
+            .or_else(|| {
+                std::env::var_os("HOME").map(|d| PathBuf::from(d).join(".cache/integration-host"))
+            });
         RuntimeOptions { cache_dir: dir }
     }
 }
@@ -155,10 +162,12 @@ impl Runtime {
                 reason: "the file does not start with a component header".into(),
             });
         }
-        let (component, cache_hit) = self.compile_cached(bytes).map_err(|error| LoadError::NotAComponent {
-            path: name.into(),
-            reason: format!("{error:#}"),
-        })?;
+        let (component, cache_hit) =
+            self.compile_cached(bytes)
+                .map_err(|error| LoadError::NotAComponent {
+                    path: name.into(),
+                    reason: format!("{error:#}"),
+                })?;
         let pre = self
             .linker
             .instantiate_pre(&component)
@@ -184,11 +193,17 @@ impl Runtime {
             return Ok((Component::new(&self.engine, bytes)?, false));
         };
         let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
-        self.engine.precompile_compatibility_hash().hash(&mut engine_hash);
+        self.engine
+            .precompile_compatibility_hash()
+            .hash(&mut engine_hash);
         let mut digest = Sha256::new();
         digest.update(bytes);
         digest.update(engine_hash.finish().to_le_bytes());
-        let key: String = digest.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        let key: String = digest
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         let path = dir.join(format!("{key}.cwasm"));
         if path.exists() {
             // SAFETY: the file was written by `Component::serialize` of an engine with
@@ -196,7 +211,9 @@ impl Runtime {
             // owned by this host; wasmtime checks version and settings again.
             match unsafe { Component::deserialize_file(&self.engine, &path) } {
                 Ok(component) => return Ok((component, true)),
-                Err(error) => tracing::warn!(path = %path.display(), %error, "ignoring a bad cache entry"),
+                Err(error) => {
+                    tracing::warn!(path = %path.display(), %error, "ignoring a bad cache entry")
+                }
             }
         }
         let component = Component::new(&self.engine, bytes)?;
@@ -296,7 +313,12 @@ impl Plugin {
         store.set_epoch_deadline(ticks);
         store.epoch_deadline_trap();
         let deadline = Instant::now() + policy.timeout;
-        let bindings = guard(deadline, policy.timeout, self.pre.instantiate_async(&mut store)).await?;
+        let bindings = guard(
+            deadline,
+            policy.timeout,
+            self.pre.instantiate_async(&mut store),
+        )
+        .await?;
         Ok(PluginRun {
             store,
             bindings,
@@ -317,12 +339,25 @@ pub struct PluginRun {
 impl PluginRun {
     pub async fn describe(&mut self) -> Result<PluginInfo, RunFailure> {
         let plugin = self.bindings.secgraph_integration_plugin();
-        guard(self.deadline, self.timeout, plugin.call_describe(&mut self.store)).await
+        guard(
+            self.deadline,
+            self.timeout,
+            plugin.call_describe(&mut self.store),
+        )
+        .await
     }
 
-    pub async fn validate(&mut self, config: &[ConfigEntry]) -> Result<Result<(), IntegrationError>, RunFailure> {
+    pub async fn validate(
+        &mut self,
+        config: &[ConfigEntry],
+    ) -> Result<Result<(), IntegrationError>, RunFailure> {
         let plugin = self.bindings.secgraph_integration_plugin();
-        guard(self.deadline, self.timeout, plugin.call_validate(&mut self.store, config)).await
+        guard(
+            self.deadline,
+            self.timeout,
+            plugin.call_validate(&mut self.store, config),
+        )
+        .await
     }
 
     pub async fn execute_step(
@@ -389,7 +424,12 @@ pub struct MemoryLimiter {
 }
 
 impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         let desired = desired as u64;
         if desired > self.limit {
             // An error, not `Ok(false)`: the guest traps with a message that names the
@@ -404,7 +444,12 @@ impl ResourceLimiter for MemoryLimiter {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= MAX_TABLE_ELEMENTS)
     }
 }
@@ -433,7 +478,10 @@ impl RunState {
 
     /// What the guest wrote to stdout and stderr (capped).
     pub fn captured_stdio(&self) -> (Vec<u8>, Vec<u8>) {
-        (self.stdout.contents().to_vec(), self.stderr.contents().to_vec())
+        (
+            self.stdout.contents().to_vec(),
+            self.stderr.contents().to_vec(),
+        )
     }
 }
 

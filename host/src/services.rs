@@ -100,15 +100,27 @@ impl GuestLog {
         let message = self.redactor.scrub(message);
         let fields: String = fields
             .iter()
-            .map(|field| format!(" {}={}", self.redactor.scrub(&field.name), self.redactor.scrub(&field.value)))
+            .map(|field| {
+                format!(
+                    " {}={}",
+                    self.redactor.scrub(&field.name),
+                    self.redactor.scrub(&field.value)
+                )
+            })
             .collect();
         let (tenant, step) = (&*self.tenant, self.step.as_str());
         match level {
-            log::Level::Trace => tracing::trace!(target: "plugin", tenant, step, "{message}{fields}"),
-            log::Level::Debug => tracing::debug!(target: "plugin", tenant, step, "{message}{fields}"),
+            log::Level::Trace => {
+                tracing::trace!(target: "plugin", tenant, step, "{message}{fields}")
+            }
+            log::Level::Debug => {
+                tracing::debug!(target: "plugin", tenant, step, "{message}{fields}")
+            }
             log::Level::Info => tracing::info!(target: "plugin", tenant, step, "{message}{fields}"),
             log::Level::Warn => tracing::warn!(target: "plugin", tenant, step, "{message}{fields}"),
-            log::Level::Error => tracing::error!(target: "plugin", tenant, step, "{message}{fields}"),
+            log::Level::Error => {
+                tracing::error!(target: "plugin", tenant, step, "{message}{fields}")
+            }
         }
     }
 }
@@ -128,7 +140,10 @@ impl ProgressSink for NoProgress {
 impl types::Host for RunState {}
 
 impl graph::Host for RunState {
-    fn add_entities(&mut self, entities: Vec<Entity>) -> wasmtime::Result<Result<graph::BatchOutcome, GraphError>> {
+    fn add_entities(
+        &mut self,
+        entities: Vec<Entity>,
+    ) -> wasmtime::Result<Result<graph::BatchOutcome, GraphError>> {
         Ok(self.graph.add_entities(entities)?.map(outcome))
     }
 
@@ -143,7 +158,10 @@ impl graph::Host for RunState {
         &mut self,
         relationships: Vec<MappedRelationship>,
     ) -> wasmtime::Result<Result<graph::BatchOutcome, GraphError>> {
-        Ok(self.graph.add_mapped_relationships(relationships)?.map(outcome))
+        Ok(self
+            .graph
+            .add_mapped_relationships(relationships)?
+            .map(outcome))
     }
 
     fn has_key(&mut self, key: String) -> wasmtime::Result<bool> {
@@ -154,7 +172,12 @@ impl graph::Host for RunState {
         Ok(self.graph.find_entity(&key)?)
     }
 
-    fn entity_keys(&mut self, entity_type: String, start: u32, limit: u32) -> wasmtime::Result<Vec<String>> {
+    fn entity_keys(
+        &mut self,
+        entity_type: String,
+        start: u32,
+        limit: u32,
+    ) -> wasmtime::Result<Vec<String>> {
         Ok(self.graph.entity_keys(&entity_type, start, limit))
     }
 
@@ -176,7 +199,12 @@ fn outcome(outcome: crate::graph::BatchOutcome) -> graph::BatchOutcome {
 }
 
 impl log::Host for RunState {
-    fn log(&mut self, level: log::Level, message: String, fields: Vec<log::Field>) -> wasmtime::Result<()> {
+    fn log(
+        &mut self,
+        level: log::Level,
+        message: String,
+        fields: Vec<log::Field>,
+    ) -> wasmtime::Result<()> {
         self.log.write(level, &message, &fields);
         Ok(())
     }
@@ -202,7 +230,11 @@ mod tests {
 
     #[test]
     fn redactor_scrubs_every_occurrence_longest_first() {
-        let redactor = Redactor::new(vec!["abc".into(), "secret-key".into(), "secret-key-2".into()]);
+        let redactor = Redactor::new(vec![
+            "abc".into(),
+            "secret-key".into(),
+            "secret-key-2".into(),
+        ]);
         assert_eq!(
             redactor.scrub("k=secret-key-2 and secret-key, abc"),
             "k=[REDACTED] and [REDACTED], abc"

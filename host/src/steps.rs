@@ -45,7 +45,11 @@ impl std::fmt::Debug for PluginConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let redactor = Redactor::new(self.secrets.clone());
         f.debug_list()
-            .entries(self.entries.iter().map(|e| (e.name.clone(), redactor.scrub(&e.value))))
+            .entries(
+                self.entries
+                    .iter()
+                    .map(|e| (e.name.clone(), redactor.scrub(&e.value))),
+            )
             .finish()
     }
 }
@@ -72,7 +76,13 @@ impl PluginConfig {
                 .get(&field.name)
                 .cloned()
                 .filter(|v| !v.trim().is_empty())
-                .or_else(|| field.env_var.as_deref().and_then(&env).filter(|v| !v.trim().is_empty()))
+                .or_else(|| {
+                    field
+                        .env_var
+                        .as_deref()
+                        .and_then(&env)
+                        .filter(|v| !v.trim().is_empty())
+                })
                 .or_else(|| field.default_value.clone());
             match value {
                 Some(value) => {
@@ -191,9 +201,10 @@ impl ErrorReport {
 /// The kind and a sentence for each plugin error.
 pub fn describe_error(error: &IntegrationError) -> (&'static str, String) {
     match error {
-        IntegrationError::InvalidConfig(e) => {
-            ("invalid-config", format!("integration.{}: {}", e.field, e.reason))
-        }
+        IntegrationError::InvalidConfig(e) => (
+            "invalid-config",
+            format!("integration.{}: {}", e.field, e.reason),
+        ),
         IntegrationError::Authentication(message) => ("authentication", message.clone()),
         IntegrationError::Authorization(e) => (
             "authorization",
@@ -203,16 +214,20 @@ pub fn describe_error(error: &IntegrationError) -> (&'static str, String) {
             "provider-api",
             format!("{} answered HTTP {}: {}", e.endpoint, e.status, e.message),
         ),
-        IntegrationError::RateLimited(e) => {
-            ("rate-limited", format!("rate limited on {}: {}", e.endpoint, e.message))
-        }
+        IntegrationError::RateLimited(e) => (
+            "rate-limited",
+            format!("rate limited on {}: {}", e.endpoint, e.message),
+        ),
         IntegrationError::EgressDenied(host) => (
             "egress-denied",
-            format!("the sandbox refused a request to {host}: it is not on the tenant's allowlist or resolves to a refused address"),
+            format!(
+                "the sandbox refused a request to {host}: it is not on the tenant's allowlist or resolves to a refused address"
+            ),
         ),
-        IntegrationError::Transport(e) => {
-            ("transport", format!("request to {} failed: {}", e.endpoint, e.message))
-        }
+        IntegrationError::Transport(e) => (
+            "transport",
+            format!("request to {} failed: {}", e.endpoint, e.message),
+        ),
         IntegrationError::InvalidResponse(e) => (
             "invalid-response",
             format!("invalid response from {}: {}", e.endpoint, e.message),
@@ -309,21 +324,31 @@ pub enum JobError {
 /// Orders steps so each comes after its dependencies, keeping declaration order
 /// otherwise.
 pub fn step_order(steps: &[StepInfo]) -> Result<Vec<usize>, String> {
-    let index: HashMap<&str, usize> = steps.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
+    let index: HashMap<&str, usize> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.id.as_str(), i))
+        .collect();
     if index.len() != steps.len() {
         return Err("two steps share an id".into());
     }
     for step in steps {
-        if let Some(missing) = step.depends_on.iter().find(|d| !index.contains_key(d.as_str())) {
-            return Err(format!("step {} depends on unknown step {missing}", step.id));
+        if let Some(missing) = step
+            .depends_on
+            .iter()
+            .find(|d| !index.contains_key(d.as_str()))
+        {
+            return Err(format!(
+                "step {} depends on unknown step {missing}",
+                step.id
+            ));
         }
     }
     let mut done = vec![false; steps.len()];
     let mut order = Vec::with_capacity(steps.len());
     while order.len() < steps.len() {
-        let next = (0..steps.len()).find(|&i| {
-            !done[i] && steps[i].depends_on.iter().all(|d| done[index[d.as_str()]])
-        });
+        let next = (0..steps.len())
+            .find(|&i| !done[i] && steps[i].depends_on.iter().all(|d| done[index[d.as_str()]]));
         let Some(next) = next else {
             return Err("the step dependencies form a cycle".into());
         };
@@ -334,7 +359,11 @@ pub fn step_order(steps: &[StepInfo]) -> Result<Vec<usize>, String> {
 }
 
 /// Runs one tenant's job and writes its graph and `summary.json` under the output dir.
-pub async fn run_job(plugin: &Plugin, info: &PluginInfo, spec: JobSpec) -> Result<Summary, JobError> {
+pub async fn run_job(
+    plugin: &Plugin,
+    info: &PluginInfo,
+    spec: JobSpec,
+) -> Result<Summary, JobError> {
     let started = Instant::now();
     let started_at_ms = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -352,7 +381,11 @@ pub async fn run_job(plugin: &Plugin, info: &PluginInfo, spec: JobSpec) -> Resul
         tenant: spec.tenant.clone(),
         policy: policy.clone(),
         graph: GraphStore::new(Box::new(sink)),
-        log: GuestLog::new(spec.tenant.clone(), spec.config.secrets.clone(), policy.max_log_lines),
+        log: GuestLog::new(
+            spec.tenant.clone(),
+            spec.config.secrets.clone(),
+            policy.max_log_lines,
+        ),
         progress: spec.progress.clone(),
     };
     let mut run = plugin.start(setup).await.map_err(JobError::Start)?;
@@ -379,7 +412,11 @@ pub async fn run_job(plugin: &Plugin, info: &PluginInfo, spec: JobSpec) -> Resul
     for &index in &order {
         let step = &info.steps[index];
         let dependency_failed = step.depends_on.iter().any(|dep| {
-            let dep_index = info.steps.iter().position(|s| &s.id == dep).expect("checked by step_order");
+            let dep_index = info
+                .steps
+                .iter()
+                .position(|s| &s.id == dep)
+                .expect("checked by step_order");
             results[dep_index]
                 .as_ref()
                 .is_some_and(|r| r.status != StepStatus::Success)
@@ -387,7 +424,11 @@ pub async fn run_job(plugin: &Plugin, info: &PluginInfo, spec: JobSpec) -> Resul
         let mut result = StepResult {
             id: step.id.clone(),
             name: step.name.clone(),
-            declared_types: step.declared_types.iter().map(|t| t.type_.clone()).collect(),
+            declared_types: step
+                .declared_types
+                .iter()
+                .map(|t| t.type_.clone())
+                .collect(),
             partial_types: Vec::new(),
             encountered_types: Vec::new(),
             encountered_type_counts: BTreeMap::new(),
@@ -412,7 +453,8 @@ pub async fn run_job(plugin: &Plugin, info: &PluginInfo, spec: JobSpec) -> Resul
             tracing::info!(tenant = %spec.tenant, step = %step.id, "step started");
             let outcome = run.execute_step(&step.id, config).await;
             result.duration_ms = step_started.elapsed().as_millis() as u64;
-            result.http_requests = run.state().meter.requests.load(Ordering::Relaxed) - requests_before;
+            result.http_requests =
+                run.state().meter.requests.load(Ordering::Relaxed) - requests_before;
             match outcome {
                 Ok(Ok(report)) => {
                     result.http_retries = report.http_retries;
@@ -469,13 +511,11 @@ pub async fn run_job(plugin: &Plugin, info: &PluginInfo, spec: JobSpec) -> Resul
     let mut state = run.into_state();
     state.graph.flush().map_err(output_error)?;
     let results: Vec<StepResult> = results.into_iter().flatten().collect();
-    let partial: BTreeSet<String> = results.iter().flat_map(|r| r.partial_types.iter().cloned()).collect();
-    let count = |kind: fn(&StepResult) -> bool| {
-        results
-            .iter()
-            .filter(|r| kind(r))
-            .count()
-    };
+    let partial: BTreeSet<String> = results
+        .iter()
+        .flat_map(|r| r.partial_types.iter().cloned())
+        .collect();
+    let count = |kind: fn(&StepResult) -> bool| results.iter().filter(|r| kind(r)).count();
     let status = if count(|r| r.status == StepStatus::Success) == results.len() {
         JobStatus::Success
     } else if stop.is_some() && count(|r| r.status != StepStatus::Failure) == 0 {
@@ -562,20 +602,30 @@ pub async fn validate_job(plugin: &Plugin, spec: JobSpec) -> Result<(), Validate
         tenant: spec.tenant.clone(),
         policy: policy.clone(),
         graph: GraphStore::new(Box::new(crate::output::NullSink)),
-        log: GuestLog::new(spec.tenant.clone(), spec.config.secrets.clone(), policy.max_log_lines),
+        log: GuestLog::new(
+            spec.tenant.clone(),
+            spec.config.secrets.clone(),
+            policy.max_log_lines,
+        ),
         progress: spec.progress.clone(),
     };
-    let mut run = plugin
-        .start(setup)
-        .await
-        .map_err(|failure| ValidateError::Rejected(ErrorReport::from_failure(&failure, &redactor)))?;
+    let mut run = plugin.start(setup).await.map_err(|failure| {
+        ValidateError::Rejected(ErrorReport::from_failure(&failure, &redactor))
+    })?;
     match run.validate(&spec.config.entries).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(IntegrationError::InvalidConfig(e))) => Err(ValidateError::Config(FieldError {
             field: format!("integration.{}", e.field),
             reason: redactor.scrub(&e.reason),
         })),
-        Ok(Err(error)) => Err(ValidateError::Rejected(ErrorReport::from_plugin(&error, &redactor))),
-        Err(failure) => Err(ValidateError::Rejected(ErrorReport::from_failure(&failure, &redactor))),
+        Ok(Err(error)) => Err(ValidateError::Rejected(ErrorReport::from_plugin(
+            &error, &redactor,
+        ))),
+        Err(failure) => Err(ValidateError::Rejected(ErrorReport::from_failure(
+            &failure, &redactor,
+        ))),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,3 @@
+//! Unit tests of the graph store.
+
+use super::*;

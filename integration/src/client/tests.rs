@@ -1,0 +1,3 @@
+//! Unit tests of paging, retries and error mapping, over a scripted transport.
+
+use super::*;
