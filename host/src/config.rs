@@ -30,14 +30,28 @@ impl ConfigError {
     }
 }
 
+/// One tenant as written, in `tenant.toml` or as a `[[tenant]]` of a tenants file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct TenantFile {
+struct TenantTable {
     tenant: String,
+    /// A component to run instead of the bundled one (relative to the file).
+    #[serde(default)]
+    component: Option<PathBuf>,
     #[serde(default)]
     integration: BTreeMap<String, toml::Value>,
     #[serde(default)]
     sandbox: SandboxFile,
+}
+
+/// A tenants file: many tenants, run side by side by `run-all`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct TenantsFile {
+    #[serde(default)]
+    max_concurrent_tenants: Option<usize>,
+    #[serde(default)]
+    tenant: Vec<TenantTable>,
 }
 
 /// `[sandbox]` as written; `None` means the default.
@@ -67,6 +81,103 @@ pub struct TenantConfig {
     pub sandbox: SandboxPolicy,
     /// Whether `allowedHosts` was given.
     pub allowed_hosts_given: bool,
+    /// A component to run instead of the bundled one, resolved against the file's folder.
+    pub component: Option<PathBuf>,
+}
+
+/// The tenants of a tenants file.
+#[derive(Debug, Clone)]
+pub struct TenantsConfig {
+    pub file: PathBuf,
+    /// Tenants run side by side at most.
+    pub max_concurrent_tenants: usize,
+    pub tenants: Vec<TenantConfig>,
+}
+
+/// Tenants run side by side unless the file says otherwise.
+pub const DEFAULT_MAX_CONCURRENT_TENANTS: usize = 8;
+
+impl TenantsConfig {
+    /// Reads and checks a tenants file: `maxConcurrentTenants` and `[[tenant]]` tables
+    /// with the fields of a tenant file. Tenant ids must be unique.
+    pub fn load(path: &Path) -> Result<TenantsConfig, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|error| ConfigError::new(path, "(file)", format!("cannot read: {error}")))?;
+        Self::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<TenantsConfig, ConfigError> {
+        let file: TenantsFile = deserialize(path, text)?;
+        if file.tenant.is_empty() {
+            return Err(ConfigError::new(path, "tenant", "no [[tenant]] tables"));
+        }
+        let max_concurrent_tenants = match file.max_concurrent_tenants {
+            Some(0) => {
+                return Err(ConfigError::new(
+                    path,
+                    "maxConcurrentTenants",
+                    "must be at least 1",
+                ));
+            }
+            Some(n) => n,
+            None => DEFAULT_MAX_CONCURRENT_TENANTS,
+        };
+        let mut seen = std::collections::HashSet::new();
+        let mut tenants = Vec::new();
+        for (index, table) in file.tenant.into_iter().enumerate() {
+            let prefix = format!("tenant[{index}]");
+            let config = TenantConfig::from_table(path, table).map_err(|mut e| {
+                e.field = format!("{prefix}.{}", e.field);
+                e
+            })?;
+            if !seen.insert(config.tenant.clone()) {
+                return Err(ConfigError::new(
+                    path,
+                    format!("{prefix}.tenant"),
+                    format!("tenant id {:?} is used twice", config.tenant),
+                ));
+            }
+            tenants.push(config);
+        }
+        Ok(TenantsConfig {
+            file: path.to_owned(),
+            max_concurrent_tenants,
+            tenants,
+        })
+    }
+}
+
+/// Deserializes TOML, naming the failing field by its path.
+fn deserialize<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, ConfigError> {
+    let deserializer = toml::Deserializer::new(text);
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let field_path = error.path().to_string();
+        let inner = error.into_inner();
+        let message = inner.message().to_owned();
+        // A missing field is named only in the message: append it to the path.
+        let field = match (backticked(&message), field_path.as_str()) {
+            (Some(name), ".")
+                if message.starts_with("missing field") || message.starts_with("unknown field") =>
+            {
+                name
+            }
+            (Some(name), parent) if message.starts_with("missing field") => {
+                format!("{parent}.{name}")
+            }
+            (_, ".") => "(syntax)".to_owned(),
+            (_, other) => other.to_owned(),
+        };
+        let location = inner
+            .span()
+            .map(|span| {
+                format!(
+                    " (line {})",
+                    text[..span.start.min(text.len())].lines().count().max(1)
+                )
+            })
+            .unwrap_or_default();
+        ConfigError::new(path, field, format!("{message}{location}"))
+    })
 }
 
 impl TenantConfig {
@@ -79,19 +190,17 @@ impl TenantConfig {
 
     /// Parses the text of a tenant file (`path` only names it in errors).
     pub fn parse(path: &Path, text: &str) -> Result<TenantConfig, ConfigError> {
-        let file: TenantFile = toml::from_str(text).map_err(|error| {
-            let field = toml_error_field(&error).unwrap_or_else(|| "(syntax)".to_owned());
-            ConfigError::new(path, field, error.message().to_owned())
-        })?;
-        Self::from_parts(path, file.tenant, file.integration, file.sandbox)
+        let table: TenantTable = deserialize(path, text)?;
+        Self::from_table(path, table)
     }
 
-    fn from_parts(
-        path: &Path,
-        tenant: String,
-        integration: BTreeMap<String, toml::Value>,
-        sandbox: SandboxFile,
-    ) -> Result<TenantConfig, ConfigError> {
+    fn from_table(path: &Path, table: TenantTable) -> Result<TenantConfig, ConfigError> {
+        let TenantTable {
+            tenant,
+            component,
+            integration,
+            sandbox,
+        } = table;
         check_tenant_id(&tenant).map_err(|reason| ConfigError::new(path, "tenant", reason))?;
         let integration = integration
             .into_iter()
@@ -113,12 +222,17 @@ impl TenantConfig {
             })
             .collect::<Result<_, _>>()?;
         let (sandbox, allowed_hosts_given) = sandbox_policy(path, sandbox)?;
+        let component = component.map(|c| match path.parent() {
+            Some(dir) if c.is_relative() => dir.join(c),
+            _ => c,
+        });
         Ok(TenantConfig {
             file: path.to_owned(),
             tenant,
             integration,
             sandbox,
             allowed_hosts_given,
+            component,
         })
     }
 }
@@ -185,11 +299,8 @@ fn sandbox_policy(path: &Path, file: SandboxFile) -> Result<(SandboxPolicy, bool
     Ok((policy, given))
 }
 
-/// The dotted field path of a TOML error, when it names one.
-fn toml_error_field(error: &toml::de::Error) -> Option<String> {
-    let message = error.message();
-    // serde's messages name the field in backticks: "unknown field `foo`, expected ...",
-    // "missing field `tenant`", "invalid type: ..., expected ..." (no name).
+/// The first name in backticks of a serde message ("unknown field `foo`, expected ...").
+fn backticked(message: &str) -> Option<String> {
     let start = message.find('`')? + 1;
     let end = start + message[start..].find('`')?;
     Some(message[start..end].to_owned())
@@ -248,7 +359,10 @@ mod tests {
         assert_eq!(error.field, "sandbox.memoryMiB");
 
         let error = parse("tenant = \"a\"\n[sandbox]\nmemoryMB = 5\n").unwrap_err();
-        assert_eq!(error.field, "memoryMB");
+        assert_eq!(error.field, "sandbox.memoryMB");
+
+        let error = parse("tenant = \"a\"\n[sandbox]\nmemoryMiB = \"lots\"\n").unwrap_err();
+        assert_eq!(error.field, "sandbox.memoryMiB");
 
         let error =
             parse("tenant = \"a\"\n[sandbox]\nallowedHosts = [\"https://x.com\"]\n").unwrap_err();
@@ -257,5 +371,32 @@ mod tests {
         let error = parse("tenant = \"../etc\"\n").unwrap_err();
         assert_eq!(error.field, "tenant");
         assert!(error.to_string().starts_with("tenant.toml: tenant: "));
+    }
+
+    #[test]
+    fn tenants_file_names_the_tenant_index() {
+        let parse_many = |text: &str| TenantsConfig::parse(Path::new("tenants.toml"), text);
+        let ok = parse_many(
+            "maxConcurrentTenants = 3\n[[tenant]]\ntenant = \"a\"\n[tenant.integration]\napiKey = \"k\"\n[[tenant]]\ntenant = \"b\"\ncomponent = \"x.wasm\"\n",
+        )
+        .unwrap();
+        assert_eq!(ok.max_concurrent_tenants, 3);
+        assert_eq!(ok.tenants.len(), 2);
+        assert_eq!(
+            ok.tenants[1].component.as_deref(),
+            Some(Path::new("x.wasm"))
+        );
+
+        let error =
+            parse_many("[[tenant]]\ntenant = \"a\"\n[[tenant]]\ntenant = \"a\"\n").unwrap_err();
+        assert_eq!(error.field, "tenant[1].tenant");
+
+        let error = parse_many("[[tenant]]\ntenant = \"a\"\n[[tenant]]\ntenant = \"b\"\n[tenant.sandbox]\nmemoryMiB = 0\n").unwrap_err();
+        assert_eq!(error.field, "tenant[1].sandbox.memoryMiB");
+
+        let error = parse_many("[[tenant]]\ntenant = \"a\"\nbogus = 1\n").unwrap_err();
+        assert_eq!(error.field, "tenant[0].bogus");
+
+        assert_eq!(parse_many("").unwrap_err().field, "tenant");
     }
 }

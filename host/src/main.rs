@@ -11,11 +11,12 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use integration_host::bindings::{ObjectKind, PluginInfo};
-use integration_host::config::TenantConfig;
+use integration_host::config::{TenantConfig, TenantsConfig};
+use integration_host::fleet;
 use integration_host::job::{self, Mode};
 use integration_host::runtime::{Plugin, Runtime, RuntimeOptions};
 use integration_host::services::ProgressSink;
-use integration_host::steps::{self, JobError, StepStatus, Summary};
+use integration_host::steps::{self, JobError, JobStatus, StepStatus, Summary};
 use jumpcloud_simulator::{Dataset, Simulator, SimulatorConfig, TenantSpec};
 
 const DEFAULT_OUTPUT: &str = ".j1-integration";
@@ -58,6 +59,15 @@ enum Command {
         /// Overrides a plugin configuration field: --set baseUrl=https://...
         #[arg(long = "set", value_name = "KEY=VALUE", value_parser = job::parse_override)]
         overrides: Vec<(String, String)>,
+    },
+    /// Runs every tenant of a tenants file side by side, each in its own sandbox,
+    /// writing under DIR/<tenant>/ and DIR/run-all.json.
+    RunAll {
+        /// The tenants file: `maxConcurrentTenants` and [[tenant]] tables.
+        #[arg(long)]
+        tenants: PathBuf,
+        #[arg(long, default_value = DEFAULT_OUTPUT)]
+        output: PathBuf,
     },
     /// Prints the plugin's configuration fields, steps and data model.
     Describe {
@@ -163,6 +173,7 @@ async fn dispatch(command: Command) -> Result<u8, Failure> {
             component,
             overrides,
         } => run(&config, &output, component.as_deref(), &overrides).await,
+        Command::RunAll { tenants, output } => run_all(&tenants, &output).await,
         Command::Describe { component } => describe(component.as_deref()).await,
         Command::Validate {
             config,
@@ -237,6 +248,68 @@ async fn execute(
         JobError::Config(e) => Failure::usage(e),
         other => Failure::run(other),
     })
+}
+
+async fn run_all(tenants_path: &Path, output: &Path) -> Result<u8, Failure> {
+    let tenants = TenantsConfig::load(tenants_path).map_err(Failure::usage)?;
+    let runtime = Runtime::new(RuntimeOptions::from_env())
+        .map_err(|error| Failure::run(format!("cannot start the wasm runtime: {error:#}")))?;
+    let progress = CliProgress::new();
+    let report = fleet::run_all(
+        &runtime,
+        &tenants,
+        fleet::DefaultComponent {
+            name: "the bundled JumpCloud component",
+            bytes: integration_host::BUNDLED_COMPONENT,
+        },
+        output,
+        progress.clone(),
+    )
+    .await;
+    progress.finish();
+    let report = report.map_err(Failure::usage)?;
+    integration_host::output::write_json_atomically(&output.join("run-all.json"), &report)
+        .map_err(|error| {
+            Failure::run(format!(
+                "cannot write {}: {error}",
+                output.join("run-all.json").display()
+            ))
+        })?;
+    println!(
+        "{} tenants in {:.2} s, at most {} side by side",
+        report.tenants.len(),
+        report.duration_ms as f64 / 1000.0,
+        report.max_concurrent_tenants
+    );
+    println!(
+        "{:<24} {:<8} {:>9} {:>9} {:>9}  error",
+        "tenant", "status", "entities", "relations", "ms"
+    );
+    for tenant in &report.tenants {
+        println!(
+            "{:<24} {:<8} {:>9} {:>9} {:>9}  {}",
+            tenant.tenant,
+            status_word(tenant.status),
+            tenant.entities,
+            tenant.relationships,
+            tenant.duration_ms,
+            tenant.error.as_deref().unwrap_or("")
+        );
+    }
+    println!(
+        "outputs under {}/<tenant>/, report in {}/run-all.json",
+        output.display(),
+        output.display()
+    );
+    Ok(report.exit_code() as u8)
+}
+
+fn status_word(status: JobStatus) -> &'static str {
+    match status {
+        JobStatus::Success => "success",
+        JobStatus::Partial => "partial",
+        JobStatus::Failure => "failure",
+    }
 }
 
 async fn demo(output: &Path, users: usize, groups: usize) -> Result<u8, Failure> {
@@ -397,9 +470,9 @@ async fn simulate(
 fn print_summary(summary: &Summary, output: &Path) {
     let run = &summary.run;
     println!(
-        "tenant {}: {:?} in {:.2} s: {} entities, {} relationships, {} HTTP requests ({} retries)",
+        "tenant {}: {} in {:.2} s: {} entities, {} relationships, {} HTTP requests ({} retries)",
         run.tenant,
-        run.status,
+        status_word(run.status),
         run.duration_ms as f64 / 1000.0,
         run.entities,
         run.relationships,
