@@ -15,6 +15,7 @@ use crate::bindings::{
     Entity, GraphError, MappedRelationship, MappingDirection, Property, PropertyValue, Relationship,
 };
 use crate::output::{GraphSink, Location, ObjectKind};
+use crate::services::Redactor;
 
 /// The J1 minimum length of a `_key`.
 const MIN_KEY_LEN: usize = 10;
@@ -82,6 +83,8 @@ pub struct GraphStore {
     data: HashMap<String, String>,
     step: String,
     stats: BTreeMap<String, StepGraphStats>,
+    /// Secret configuration values, scrubbed from every stored text.
+    redactor: Redactor,
 }
 
 /// An I/O failure of the sink: the host cannot go on storing the graph.
@@ -98,7 +101,15 @@ impl GraphStore {
             data: HashMap::new(),
             step: String::new(),
             stats: BTreeMap::new(),
+            redactor: Redactor::default(),
         }
+    }
+
+    /// Scrubs these secrets from every text the plugin stores: a plugin must not be able
+    /// to leak its credentials into the graph.
+    pub fn with_redactor(mut self, redactor: Redactor) -> GraphStore {
+        self.redactor = redactor;
+        self
     }
 
     /// Objects added from now on belong to `step_id`.
@@ -341,7 +352,11 @@ impl GraphStore {
         None
     }
 
-    fn store_entity(&mut self, entity: Entity) -> std::io::Result<()> {
+    fn store_entity(&mut self, mut entity: Entity) -> std::io::Result<()> {
+        if !self.redactor.is_empty() {
+            self.redactor.scrub_properties(&mut entity.properties);
+            entity.raw_data = entity.raw_data.map(|raw| self.redactor.scrub_json(&raw));
+        }
         let key: Arc<str> = Arc::from(entity.key.as_str());
         let class_set = self.intern_classes(&entity.classes);
         for email in text_values(&entity.properties, "email") {
@@ -383,8 +398,9 @@ impl GraphStore {
         class: String,
         from_key: String,
         to_key: String,
-        properties: Vec<Property>,
+        mut properties: Vec<Property>,
     ) -> std::io::Result<()> {
+        self.redactor.scrub_properties(&mut properties);
         let mut object = Map::new();
         object.insert("_key".into(), Value::String(key.clone()));
         object.insert("_type".into(), Value::String(relationship_type.clone()));

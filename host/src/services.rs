@@ -38,6 +38,57 @@ impl Redactor {
         Redactor { secrets }
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.secrets.is_empty()
+    }
+
+    /// Scrubs text property values in place.
+    pub fn scrub_properties(&self, properties: &mut [crate::bindings::Property]) {
+        use crate::bindings::PropertyValue;
+        if self.secrets.is_empty() {
+            return;
+        }
+        for property in properties {
+            match &mut property.value {
+                PropertyValue::Text(text) => *text = self.scrub(text),
+                PropertyValue::TextList(list) => {
+                    for text in list {
+                        *text = self.scrub(text);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Scrubs JSON text. A secret inside a string stays a valid string: the
+    /// replacement has no character JSON would need to escape, but a secret written
+    /// with escapes in the JSON is found only after decoding, so decode when needed.
+    pub fn scrub_json(&self, json: &str) -> String {
+        let scrubbed = self.scrub(json);
+        if !scrubbed.contains('\\') {
+            // No escapes: what is left cannot hide a secret.
+            return scrubbed;
+        }
+        match serde_json::from_str::<serde_json::Value>(&scrubbed) {
+            Ok(value) if !self.secrets.iter().any(|s| value.to_string().contains(s.as_str())) => scrubbed,
+            Ok(mut value) => {
+                self.scrub_value(&mut value);
+                value.to_string()
+            }
+            Err(_) => scrubbed,
+        }
+    }
+
+    fn scrub_value(&self, value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::String(text) => *text = self.scrub(text),
+            serde_json::Value::Array(items) => items.iter_mut().for_each(|v| self.scrub_value(v)),
+            serde_json::Value::Object(map) => map.values_mut().for_each(|v| self.scrub_value(v)),
+            _ => {}
+        }
+    }
+
     pub fn scrub(&self, text: &str) -> String {
         let mut text = text.to_owned();
         for secret in &self.secrets {

@@ -380,7 +380,7 @@ pub async fn run_job(
     let setup = RunSetup {
         tenant: spec.tenant.clone(),
         policy: policy.clone(),
-        graph: GraphStore::new(Box::new(sink)),
+        graph: GraphStore::new(Box::new(sink)).with_redactor(redactor.clone()),
         log: GuestLog::new(
             spec.tenant.clone(),
             spec.config.secrets.clone(),
