@@ -19,6 +19,8 @@ use integration_host::services::ProgressSink;
 use integration_host::steps::{self, JobError, JobStatus, StepStatus, Summary};
 use jumpcloud_simulator::{Dataset, Simulator, SimulatorConfig, TenantSpec};
 
+mod bench;
+
 const DEFAULT_OUTPUT: &str = ".j1-integration";
 
 #[derive(Parser)]
@@ -92,9 +94,37 @@ enum Command {
         users: usize,
         #[arg(long, default_value_t = 12)]
         groups: usize,
+        /// Applications in the generated tenant.
+        #[arg(long, default_value_t = 6)]
+        applications: usize,
+        /// Delay added to every response, in milliseconds.
+        #[arg(long, default_value_t = 0)]
+        latency_ms: u64,
         /// Serve the recorded JumpCloud responses instead of a generated tenant.
         #[arg(long)]
         recorded: bool,
+    },
+    /// Measures a run: the real component in the real host against the simulator (in a
+    /// child process), with tenant size, latency and concurrency as arguments.
+    Bench {
+        #[arg(long, default_value_t = 10_000)]
+        users: usize,
+        #[arg(long, default_value_t = 500)]
+        groups: usize,
+        #[arg(long, default_value_t = 20)]
+        applications: usize,
+        /// Simulated network latency per request, in milliseconds.
+        #[arg(long, default_value_t = 20)]
+        latency_ms: u64,
+        /// Requests in flight at once (the sandbox's maxConcurrentRequests).
+        #[arg(long, default_value_t = 8)]
+        concurrency: u32,
+        /// Tenants of this size run side by side (run-all); 1 for a single run.
+        #[arg(long, default_value_t = 1)]
+        tenants: usize,
+        /// The sandbox memory cap per tenant, in MiB.
+        #[arg(long, default_value_t = 64)]
+        memory_mib: u64,
     },
 }
 
@@ -184,8 +214,30 @@ async fn dispatch(command: Command) -> Result<u8, Failure> {
             port,
             users,
             groups,
+            applications,
+            latency_ms,
             recorded,
-        } => simulate(port, users, groups, recorded).await,
+        } => simulate(port, users, groups, applications, latency_ms, recorded).await,
+        Command::Bench {
+            users,
+            groups,
+            applications,
+            latency_ms,
+            concurrency,
+            tenants,
+            memory_mib,
+        } => bench::run(bench::BenchArgs {
+            users,
+            groups,
+            applications,
+            latency_ms,
+            concurrency,
+            tenants,
+            memory_mib,
+        })
+        .await
+        .map(|()| 0)
+        .map_err(Failure::run),
     }
 }
 
@@ -436,6 +488,8 @@ async fn simulate(
     port: Option<u16>,
     users: usize,
     groups: usize,
+    applications: usize,
+    latency_ms: u64,
     recorded: bool,
 ) -> Result<u8, Failure> {
     let dataset = match recorded {
@@ -443,12 +497,14 @@ async fn simulate(
         false => Dataset::Generated(TenantSpec {
             users,
             groups,
+            applications,
             ..TenantSpec::default()
         }),
     };
     let simulator = Simulator::start(SimulatorConfig {
         dataset,
         port,
+        latency: Duration::from_millis(latency_ms),
         ..SimulatorConfig::default()
     })
     .await

@@ -151,6 +151,8 @@ pub struct StepResult {
     pub http_retries: u32,
     pub skipped_records: u32,
     pub dropped_relationships: u64,
+    /// Time the plugin spent parsing and converting, as it reports it.
+    pub convert_nanos: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorReport>,
 }
@@ -439,6 +441,7 @@ pub async fn run_job(
             http_retries: 0,
             skipped_records: 0,
             dropped_relationships: 0,
+            convert_nanos: 0,
             error: None,
         };
         if let Some(reason) = &stop {
@@ -459,6 +462,7 @@ pub async fn run_job(
                 Ok(Ok(report)) => {
                     result.http_retries = report.http_retries;
                     result.skipped_records = report.skipped_records;
+                    result.convert_nanos = report.convert_nanos;
                     retries_total += report.http_retries;
                     if dependency_failed {
                         result.status = StepStatus::PartialSuccessDueToDependencyFailure;

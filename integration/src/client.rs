@@ -132,6 +132,8 @@ pub struct Client<'a, T: Transport> {
     policy: RetryPolicy,
     concurrency: usize,
     stats: RequestStats,
+    /// Time spent parsing response bodies.
+    parse_time: Duration,
 }
 
 /// One page request waiting to be sent (or re-sent).
@@ -178,6 +180,7 @@ impl<'a, T: Transport> Client<'a, T> {
             policy: RetryPolicy::default(),
             concurrency: DEFAULT_CONCURRENCY,
             stats: RequestStats::default(),
+            parse_time: Duration::ZERO,
         }
     }
 
@@ -194,6 +197,11 @@ impl<'a, T: Transport> Client<'a, T> {
 
     pub fn stats(&self) -> RequestStats {
         self.stats
+    }
+
+    /// Time spent parsing response bodies (a CPU cost, for the step report).
+    pub fn parse_time(&self) -> Duration {
+        self.parse_time
     }
 
     /// Checks the credentials with the cheapest authenticated call: one organization.
@@ -455,7 +463,10 @@ impl<'a, T: Transport> Client<'a, T> {
 
         let status = response.status;
         if (200..300).contains(&status) {
-            return match parse_page(list.envelope, &response) {
+            let parsing = std::time::Instant::now();
+            let parsed = parse_page(list.envelope, &response);
+            self.parse_time += parsing.elapsed();
+            return match parsed {
                 Ok((items, total)) => Attempt::Page { items, total },
                 Err(message) => {
                     Attempt::Failed(IntegrationError::invalid_response(endpoint, message))

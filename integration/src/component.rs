@@ -66,6 +66,7 @@ impl Guest for Component {
             http_requests: report.http_requests,
             http_retries: report.http_retries,
             skipped_records: report.skipped_records,
+            convert_nanos: report.convert_nanos,
         })
     }
 }

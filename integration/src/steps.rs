@@ -5,6 +5,7 @@
 //! converted and handed to the host as it arrives, so the guest holds one page at a time.
 
 use std::collections::HashSet;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -113,6 +114,8 @@ pub struct StepReport {
     pub http_requests: u32,
     pub http_retries: u32,
     pub skipped_records: u32,
+    /// Parsing and converting provider data, in nanoseconds.
+    pub convert_nanos: u64,
 }
 
 /// An organization the job reads, as handed from `fetch-accounts` to later steps.
@@ -175,6 +178,7 @@ pub fn execute_step<T: Transport, H: Host>(
         host,
         log,
         skipped: 0,
+        convert_time: Duration::ZERO,
     };
     let result = match step_id {
         FETCH_ACCOUNTS => run.fetch_accounts(&mut client),
@@ -188,10 +192,12 @@ pub fn execute_step<T: Transport, H: Host>(
         ))),
     };
     let stats = client.stats();
+    let parse = client.parse_time();
     result.map(|()| StepReport {
         http_requests: stats.requests,
         http_retries: stats.retries,
         skipped_records: run.skipped,
+        convert_nanos: u64::try_from((parse + run.convert_time).as_nanos()).unwrap_or(u64::MAX),
     })
 }
 
@@ -202,6 +208,8 @@ struct StepRun<'a, H: Host> {
     host: &'a mut H,
     log: &'a dyn Logger,
     skipped: u32,
+    /// Time spent converting records (not in host calls).
+    convert_time: Duration,
 }
 
 /// Objects converted from one page, added to the graph together.
@@ -268,6 +276,7 @@ impl<H: Host> StepRun<'_, H> {
             client.for_each_page(&list, |page| {
                 done += page.items.len() as u64;
                 let total = page.total;
+                let converting = Instant::now();
                 let mut batch = Batch::default();
                 for item in &page.items {
                     let entity = user::user_entity(item, &self.config.base_url)
@@ -284,6 +293,7 @@ impl<H: Host> StepRun<'_, H> {
                     }
                     batch.entities.push(entity);
                 }
+                self.convert_time += converting.elapsed();
                 self.add(batch)?;
                 self.host.progress(self.step_id, done, total);
                 Ok(())
@@ -300,6 +310,7 @@ impl<H: Host> StepRun<'_, H> {
             let list = ListRequest::user_groups(account.org_header());
             let mut ids = Vec::new();
             client.for_each_page(&list, |page| {
+                let converting = Instant::now();
                 let mut batch = Batch::default();
                 for item in &page.items {
                     let entity = group::group_entity(item, &self.config.base_url)
@@ -314,6 +325,7 @@ impl<H: Host> StepRun<'_, H> {
                         .push(account::account_has(&account.id, &entity));
                     batch.entities.push(entity);
                 }
+                self.convert_time += converting.elapsed();
                 self.add(batch)?;
                 self.host
                     .progress(self.step_id, ids.len() as u64, page.total);
@@ -339,6 +351,7 @@ impl<H: Host> StepRun<'_, H> {
         let mut pages = 0;
         let outcomes = client.for_each_page_of_many(&lists, |index, page| {
             let group_id = &group_ids[index];
+            let converting = Instant::now();
             let mut batch = Batch::default();
             let mut seen = HashSet::new();
             for item in &page.items {
@@ -355,6 +368,7 @@ impl<H: Host> StepRun<'_, H> {
                 }
                 batch.relationships.push(edge);
             }
+            self.convert_time += converting.elapsed();
             self.add(batch)?;
             pages += 1;
             self.host.progress(self.step_id, pages, None);
@@ -371,6 +385,7 @@ impl<H: Host> StepRun<'_, H> {
             let list = ListRequest::applications(account.org_header());
             let mut ids = Vec::new();
             client.for_each_page(&list, |page| {
+                let converting = Instant::now();
                 let mut batch = Batch::default();
                 for item in &page.items {
                     let entity = application::application_entity(item, &self.config.base_url)
@@ -385,6 +400,7 @@ impl<H: Host> StepRun<'_, H> {
                         .push(account::account_has(&account.id, &entity));
                     batch.entities.push(entity);
                 }
+                self.convert_time += converting.elapsed();
                 self.add(batch)?;
                 self.host
                     .progress(self.step_id, ids.len() as u64, page.total);
@@ -419,6 +435,7 @@ impl<H: Host> StepRun<'_, H> {
         let mut pages = 0;
         let outcomes = client.for_each_page_of_many(&lists, |index, page: Page| {
             let (app_id, assignee) = &targets[index];
+            let converting = Instant::now();
             let mut batch = Batch::default();
             let mut seen = HashSet::new();
             for item in &page.items {
@@ -440,6 +457,7 @@ impl<H: Host> StepRun<'_, H> {
                 }
                 batch.relationships.push(edge);
             }
+            self.convert_time += converting.elapsed();
             self.add(batch)?;
             pages += 1;
             self.host.progress(self.step_id, pages, None);

@@ -89,7 +89,9 @@ mod component {
                 "panic" => panic!("the hostile plugin panics on purpose"),
                 "probe-sandbox" => probe_sandbox(),
                 "leak-secret" => leak_secret(&value("token")),
-                other => Err(wit::IntegrationError::Internal(format!("unknown behavior {other}"))),
+                other => Err(wit::IntegrationError::Internal(format!(
+                    "unknown behavior {other}"
+                ))),
             }
         }
     }
@@ -99,6 +101,7 @@ mod component {
             http_requests: 0,
             http_retries: 0,
             skipped_records: 0,
+            convert_nanos: 0,
         }
     }
 
@@ -120,7 +123,11 @@ mod component {
     }
 
     /// One GET; reports how the host answered.
-    fn get(scheme: &str, authority: &str, path: &str) -> Result<wit::StepReport, wit::IntegrationError> {
+    fn get(
+        scheme: &str,
+        authority: &str,
+        path: &str,
+    ) -> Result<wit::StepReport, wit::IntegrationError> {
         let request = OutgoingRequest::new(Fields::new());
         let _ = request.set_method(&Method::Get);
         let _ = request.set_scheme(Some(&match scheme {
@@ -144,12 +151,16 @@ mod component {
             }
         };
         match outcome {
-            Err(ErrorCode::HttpRequestDenied) => Err(wit::IntegrationError::EgressDenied(authority.into())),
+            Err(ErrorCode::HttpRequestDenied) => {
+                Err(wit::IntegrationError::EgressDenied(authority.into()))
+            }
             Err(code) => Err(wit::IntegrationError::Transport(wit::EndpointError {
                 endpoint: path.into(),
                 message: format!("{code:?}"),
             })),
-            Ok(()) => Err(wit::IntegrationError::Internal(format!("reached {authority}: the sandbox let it through"))),
+            Ok(()) => Err(wit::IntegrationError::Internal(format!(
+                "reached {authority}: the sandbox let it through"
+            ))),
         }
     }
 
@@ -199,6 +210,8 @@ mod component {
             }],
             raw_data: Some(format!("{{\"token\": \"{token}\"}}")),
         }]);
-        Err(wit::IntegrationError::Authentication(format!("rejected token {token}")))
+        Err(wit::IntegrationError::Authentication(format!(
+            "rejected token {token}"
+        )))
     }
 }

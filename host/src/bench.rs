@@ -1,0 +1,307 @@
+//! `integration-host bench`: the real component in the real host against the JumpCloud
+//! simulator (in a child process, so the host's memory figures are its own), with
+//! tenant size, latency and concurrency as arguments. Prints wall time, requests,
+//! objects per second, guest and host peak memory, cold and warm start, and the ratio
+//! of wall time to the network floor (requests x latency / concurrency).
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use integration_host::config::{TenantConfig, TenantsConfig};
+use integration_host::fleet::{self, DefaultComponent};
+use integration_host::job::{self, Mode};
+use integration_host::runtime::{Runtime, RuntimeOptions};
+use integration_host::services::NoProgress;
+use integration_host::steps;
+
+/// What to measure.
+pub struct BenchArgs {
+    pub users: usize,
+    pub groups: usize,
+    pub applications: usize,
+    pub latency_ms: u64,
+    pub concurrency: u32,
+    /// Tenants run side by side (each the same size); 1 measures a single run.
+    pub tenants: usize,
+    pub memory_mib: u64,
+}
+
+/// The simulator child process; killed on drop.
+struct SimulatorProcess {
+    child: Child,
+    base_url: String,
+    api_key: String,
+}
+
+impl Drop for SimulatorProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_simulator(args: &BenchArgs) -> Result<SimulatorProcess, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
+    let mut child = Command::new(exe)
+        .args(["simulate", "--users", &args.users.to_string()])
+        .args(["--groups", &args.groups.to_string()])
+        .args(["--applications", &args.applications.to_string()])
+        .args(["--latency-ms", &args.latency_ms.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start the simulator: {e}"))?;
+    let stdout = child.stdout.take().ok_or("no simulator stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let mut base_url = None;
+    let mut api_key = None;
+    for line in lines.by_ref().take(3) {
+        let line = line.map_err(|e| format!("reading the simulator: {e}"))?;
+        if let Some(url) = line.strip_prefix("JumpCloud simulator listening on ") {
+            base_url = Some(url.trim().to_owned());
+        }
+        if let Some(key) = line.strip_prefix("API key: ") {
+            api_key = Some(key.trim().to_owned());
+        }
+    }
+    // Keep draining its stdout so it never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    match (base_url, api_key) {
+        (Some(base_url), Some(api_key)) => Ok(SimulatorProcess {
+            child,
+            base_url,
+            api_key,
+        }),
+        _ => Err("the simulator did not announce its address".into()),
+    }
+}
+
+/// Peak and current resident memory of this process, in bytes (Linux).
+fn rss() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024)
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}
+
+/// User + system CPU time of this process (Linux, clock ticks of 10 ms).
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may contain spaces) start after ") ".
+    let after = stat.rsplit_once(") ").map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1 << 20) as f64
+}
+
+pub async fn run(args: BenchArgs) -> Result<(), String> {
+    let simulator = start_simulator(&args)?;
+    let scratch =
+        std::env::temp_dir().join(format!("integration-host-bench-{}", std::process::id()));
+    let cache = scratch.join("cache");
+
+    // Cold start: compile; warm start: the compiled-code cache, in a fresh runtime.
+    let cold_runtime = Runtime::new(RuntimeOptions {
+        cache_dir: Some(cache.clone()),
+    })
+    .map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    cold_runtime
+        .load("bundled", integration_host::BUNDLED_COMPONENT)
+        .map_err(|e| e.to_string())?;
+    let cold = started.elapsed();
+    drop(cold_runtime);
+    let runtime = Runtime::new(RuntimeOptions {
+        cache_dir: Some(cache),
+    })
+    .map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let plugin = runtime
+        .load("bundled", integration_host::BUNDLED_COMPONENT)
+        .map_err(|e| e.to_string())?;
+    let warm = started.elapsed();
+    let info = plugin.describe().await.map_err(|e| e.to_string())?;
+    let (_, rss_before) = rss();
+    let cpu_before = cpu_time();
+    let host = simulator.base_url.trim_start_matches("http://").to_owned();
+    let sandbox = format!(
+        "allowedHosts = [\"{host}\"]\nmaxConcurrentRequests = {}\nmemoryMiB = {}\n",
+        args.concurrency, args.memory_mib
+    );
+    let integration = format!(
+        "apiKey = \"{}\"\nbaseUrl = \"{}\"\n",
+        simulator.api_key, simulator.base_url
+    );
+
+    let started = Instant::now();
+    let (requests, objects, entities, relationships, guest_peak, convert_ms, statuses) = if args
+        .tenants
+        <= 1
+    {
+        let text = format!("tenant = \"bench\"\n[integration]\n{integration}[sandbox]\n{sandbox}");
+        let tenant = TenantConfig::parse(Path::new("(bench)"), &text).map_err(|e| e.to_string())?;
+        let spec = job::prepare(
+            &tenant,
+            &info,
+            &[],
+            Mode::Local,
+            &scratch.join("out"),
+            Arc::new(NoProgress),
+        )
+        .map_err(|e| e.to_string())?;
+        let summary = steps::run_job(&plugin, &info, spec)
+            .await
+            .map_err(|e| e.to_string())?;
+        let convert_ms: u64 = summary
+            .integration_step_results
+            .iter()
+            .map(|s| s.convert_nanos)
+            .sum::<u64>()
+            / 1_000_000;
+        (
+            summary.run.http_requests,
+            summary.run.entities + summary.run.relationships,
+            summary.run.entities,
+            summary.run.relationships,
+            summary.run.guest_peak_memory_bytes,
+            convert_ms,
+            format!("{:?}", summary.run.status),
+        )
+    } else {
+        let mut text = format!("maxConcurrentTenants = {}\n", args.tenants);
+        for i in 0..args.tenants {
+            text.push_str(&format!(
+                "[[tenant]]\ntenant = \"bench-{i}\"\n[tenant.integration]\n{integration}[tenant.sandbox]\n{sandbox}"
+            ));
+        }
+        let tenants =
+            TenantsConfig::parse(Path::new("(bench)"), &text).map_err(|e| e.to_string())?;
+        let report = fleet::run_all(
+            &runtime,
+            &tenants,
+            DefaultComponent {
+                name: "bundled",
+                bytes: integration_host::BUNDLED_COMPONENT,
+            },
+            &scratch.join("out"),
+            Arc::new(NoProgress),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let ok = report.tenants.iter().filter(|t| t.exit_code == 0).count();
+        let entities: u64 = report.tenants.iter().map(|t| t.entities).sum();
+        let relationships: u64 = report.tenants.iter().map(|t| t.relationships).sum();
+        let mut requests = 0;
+        let mut guest_peak = 0;
+        for tenant in &report.tenants {
+            let summary =
+                std::fs::read_to_string(Path::new(&tenant.output_dir).join("summary.json"))
+                    .unwrap_or_default();
+            let summary: serde_json::Value = serde_json::from_str(&summary).unwrap_or_default();
+            requests += summary["run"]["httpRequests"].as_u64().unwrap_or(0);
+            guest_peak =
+                guest_peak.max(summary["run"]["guestPeakMemoryBytes"].as_u64().unwrap_or(0));
+        }
+        (
+            requests,
+            entities + relationships,
+            entities,
+            relationships,
+            guest_peak,
+            0,
+            format!("{ok}/{} tenants succeeded", report.tenants.len()),
+        )
+    };
+    let wall = started.elapsed();
+    let cpu = cpu_time().saturating_sub(cpu_before);
+    let (peak_rss, _) = rss();
+    let _ = std::fs::remove_dir_all(&scratch);
+
+    let floor = Duration::from_millis(args.latency_ms) * requests as u32
+        / args.concurrency.max(1)
+        / args.tenants.max(1) as u32;
+    println!(
+        "bench: {} tenant(s) x {} users, {} groups, {} applications, latency {} ms, {} requests in flight",
+        args.tenants.max(1),
+        args.users,
+        args.groups,
+        args.applications,
+        args.latency_ms,
+        args.concurrency
+    );
+    println!("  result               {statuses}");
+    println!("  wall time            {:.3} s", wall.as_secs_f64());
+    println!(
+        "  host CPU time        {:.3} s (includes wasm execution)",
+        cpu.as_secs_f64()
+    );
+    println!("  requests             {requests}");
+    println!("  entities             {entities}");
+    println!("  relationships        {relationships}");
+    println!(
+        "  objects per second   {:.0}",
+        objects as f64 / wall.as_secs_f64()
+    );
+    if args.latency_ms > 0 {
+        println!(
+            "  network floor        {:.3} s (requests x latency / concurrency{})",
+            floor.as_secs_f64(),
+            if args.tenants > 1 { " / tenants" } else { "" }
+        );
+        println!(
+            "  wall / floor         {:.2}",
+            wall.as_secs_f64() / floor.as_secs_f64().max(1e-9)
+        );
+    }
+    if args.tenants <= 1 {
+        println!("  guest convert time   {convert_ms} ms (parse + convert inside the component)");
+    }
+    println!(
+        "  guest peak memory    {:.1} MiB{}",
+        mib(guest_peak),
+        if args.tenants > 1 {
+            " (largest tenant)"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "  host peak RSS        {:.1} MiB (before the run {:.1} MiB)",
+        mib(peak_rss),
+        mib(rss_before)
+    );
+    if args.tenants > 1 {
+        println!(
+            "  host RSS per tenant  {:.1} MiB ((peak - before) / tenants)",
+            mib(peak_rss.saturating_sub(rss_before)) / args.tenants as f64
+        );
+    }
+    println!(
+        "  cold start           {:.1} ms (compile the component)",
+        cold.as_secs_f64() * 1000.0
+    );
+    println!(
+        "  warm start           {:.1} ms (compiled-code cache + pre-instantiation)",
+        warm.as_secs_f64() * 1000.0
+    );
+    Ok(())
+}
