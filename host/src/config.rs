@@ -153,7 +153,14 @@ fn deserialize<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Resul
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let field_path = error.path().to_string();
         let inner = error.into_inner();
-        let message = inner.message().to_owned();
+        // One line, whatever the parser wrote.
+        let message = inner
+            .message()
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ");
         // A missing field is named only in the message: append it to the path.
         let field = match (backticked(&message), field_path.as_str()) {
             (Some(name), ".")

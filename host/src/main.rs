@@ -283,7 +283,14 @@ async fn run(
         progress.clone(),
     )
     .map_err(Failure::usage)?;
-    let summary = execute(&plugin, &info, spec, &progress).await?;
+    let summary =
+        execute(&plugin, &info, spec, &progress)
+            .await
+            .map_err(|failure| match failure.code {
+                // A field the plugin refused: name the file it came from.
+                2 => Failure::usage(format!("{}: {}", config_path.display(), failure.message)),
+                _ => failure,
+            })?;
     print_summary(&summary, output);
     Ok(summary.exit_code() as u8)
 }

@@ -87,7 +87,9 @@ impl PluginConfig {
             match value {
                 Some(value) => {
                     if field.secret {
-                        secrets.push(value.clone());
+                        // Trimmed: plugins trim their values, so that is the form
+                        // they send and could echo.
+                        secrets.push(value.trim().to_owned());
                     }
                     entries.push(ConfigEntry {
                         name: field.name.clone(),
@@ -378,11 +380,12 @@ pub async fn run_job(
         source,
     };
 
-    let sink = FileSink::create(&spec.output_dir).map_err(output_error)?;
+    // Nothing is written until the plugin accepted the configuration: the graph store
+    // of the run starts on a null sink and gets its files after `validate`.
     let setup = RunSetup {
         tenant: spec.tenant.clone(),
         policy: policy.clone(),
-        graph: GraphStore::new(Box::new(sink)).with_redactor(redactor.clone()),
+        graph: GraphStore::new(Box::new(crate::output::NullSink)),
         log: GuestLog::new(
             spec.tenant.clone(),
             spec.config.secrets.clone(),
@@ -397,8 +400,6 @@ pub async fn run_job(
     let mut stop: Option<ErrorReport> = match run.validate(config).await {
         Ok(Ok(())) => None,
         Ok(Err(IntegrationError::InvalidConfig(e))) => {
-            // Nothing of this run is worth keeping: remove the empty graph folder.
-            let _ = std::fs::remove_dir_all(spec.output_dir.join("graph"));
             return Err(JobError::Config(FieldError {
                 field: format!("integration.{}", e.field),
                 reason: redactor.scrub(&e.reason),
@@ -407,6 +408,8 @@ pub async fn run_job(
         Ok(Err(error)) => Some(ErrorReport::from_plugin(&error, &redactor)),
         Err(failure) => Some(ErrorReport::from_failure(&failure, &redactor)),
     };
+    let sink = FileSink::create(&spec.output_dir).map_err(output_error)?;
+    run.state().graph = GraphStore::new(Box::new(sink)).with_redactor(redactor.clone());
     let run_error = stop.clone();
 
     let mut results: Vec<Option<StepResult>> = vec![None; info.steps.len()];
