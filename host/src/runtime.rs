@@ -28,6 +28,8 @@ use crate::services::{GuestLog, ProgressSink};
 
 /// How often the epoch advances: the granularity of the CPU/time limit.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// Ticks of guest execution between yields to the executor (and deadline checks).
+const YIELD_TICKS: u64 = 5;
 /// Captured guest stdout/stderr per run; the rest is dropped.
 const STDIO_CAPTURE_BYTES: usize = 64 * 1024;
 /// Table elements a guest may grow to (each costs a pointer of host memory).
@@ -308,11 +310,18 @@ impl Plugin {
         let mut store = Store::new(&self.engine, state);
         // Memory: every linear memory and table growth goes through the limiter.
         store.limiter(|state| &mut state.limiter);
-        // CPU and time: the store traps once the epoch passes the run's deadline.
-        let ticks = (policy.timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
+        // CPU and time: every few ticks of guest execution the guest yields to the async
+        // executor (a spinning tenant must not hold a worker thread its neighbours need),
+        // and past the run's deadline it traps.
         let deadline = Instant::now() + policy.timeout;
+        store.set_epoch_deadline(YIELD_TICKS);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Ok(wasmtime::UpdateDeadline::Interrupt)
+            } else {
+                Ok(wasmtime::UpdateDeadline::Yield(YIELD_TICKS))
+            }
+        });
         let bindings = guard(
             deadline,
             policy.timeout,

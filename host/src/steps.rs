@@ -525,7 +525,7 @@ pub async fn run_job(
     let count = |kind: fn(&StepResult) -> bool| results.iter().filter(|r| kind(r)).count();
     let status = if count(|r| r.status == StepStatus::Success) == results.len() {
         JobStatus::Success
-    } else if stop.is_some() && count(|r| r.status != StepStatus::Failure) == 0 {
+    } else if count(|r| r.status != StepStatus::Failure) == 0 {
         JobStatus::Failure
     } else {
         JobStatus::Partial
