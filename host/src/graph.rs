@@ -209,6 +209,15 @@ impl GraphStore {
             {
                 return Ok(Err(GraphError::DuplicateKey(mapped.key.clone())));
             }
+            // A target key held by an object that does not match would otherwise fail
+            // the batch halfway, after earlier relationships were stored.
+            let target_key = mapped.target_entity.key.as_str();
+            if self.keys.contains_key(target_key)
+                && self.is_entity(&mapped.source_key)
+                && self.find_target(mapped).is_none()
+            {
+                return Ok(Err(GraphError::DuplicateKey(target_key.to_owned())));
+            }
         }
         let mut outcome = BatchOutcome::default();
         for mapped in relationships {

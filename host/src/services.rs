@@ -71,7 +71,14 @@ impl Redactor {
             return scrubbed;
         }
         match serde_json::from_str::<serde_json::Value>(&scrubbed) {
-            Ok(value) if !self.secrets.iter().any(|s| value.to_string().contains(s.as_str())) => scrubbed,
+            Ok(value)
+                if !self
+                    .secrets
+                    .iter()
+                    .any(|s| value.to_string().contains(s.as_str())) =>
+            {
+                scrubbed
+            }
             Ok(mut value) => {
                 self.scrub_value(&mut value);
                 value.to_string()

@@ -28,12 +28,8 @@ wit_bindgen::generate!({
 use exports::secgraph::integration::plugin::Guest;
 use secgraph::integration::{graph, limits, log, progress, types as wit};
 
-/// Per-request time limits of the plugin.
-const TIMEOUTS: Timeouts = Timeouts {
-    connect: Duration::from_secs(10),
-    first_byte: Duration::from_secs(30),
-    between_bytes: Duration::from_secs(30),
-};
+/// Connecting takes no longer than this, whatever the request timeout.
+const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 struct Component;
 
@@ -46,7 +42,7 @@ impl Guest for Component {
 
     fn validate(config: Vec<wit::ConfigEntry>) -> Result<(), wit::IntegrationError> {
         let config = parse_config(&config)?;
-        steps::validate(&config, &mut transport(), &WitLog).map_err(to_wit_error)
+        steps::validate(&config, &mut transport(&config), &WitLog).map_err(to_wit_error)
     }
 
     fn execute_step(
@@ -56,7 +52,7 @@ impl Guest for Component {
         let config = parse_config(&config)?;
         let context = StepContext {
             config: &config,
-            transport: &mut transport(),
+            transport: &mut transport(&config),
             host: &mut WitHost,
             log: &WitLog,
             concurrency: limits::max_concurrent_requests().max(1) as usize,
@@ -71,8 +67,14 @@ impl Guest for Component {
     }
 }
 
-fn transport() -> WasiTransport {
-    WasiTransport { timeouts: TIMEOUTS }
+fn transport(config: &Config) -> WasiTransport {
+    WasiTransport {
+        timeouts: Timeouts {
+            connect: config.request_timeout.min(MAX_CONNECT_TIMEOUT),
+            first_byte: config.request_timeout,
+            between_bytes: config.request_timeout,
+        },
+    }
 }
 
 fn parse_config(entries: &[wit::ConfigEntry]) -> Result<Config, wit::IntegrationError> {
@@ -115,6 +117,14 @@ fn plugin_info() -> wit::PluginInfo {
                 false,
                 false,
                 Some(config::DEFAULT_BASE_URL),
+                None,
+            ),
+            field(
+                config::REQUEST_TIMEOUT,
+                "Seconds one request may take (connect, first byte, between bytes) before it is retried",
+                false,
+                false,
+                Some(&config::DEFAULT_REQUEST_TIMEOUT_SECONDS.to_string()),
                 None,
             ),
             field(

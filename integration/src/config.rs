@@ -10,6 +10,9 @@ pub const DEFAULT_EGRESS_HOSTS: &[&str] = &["console.jumpcloud.com", "console.eu
 pub const API_KEY: &str = "apiKey";
 pub const BASE_URL: &str = "baseUrl";
 pub const ORG_ID: &str = "orgId";
+pub const REQUEST_TIMEOUT: &str = "requestTimeoutSeconds";
+/// Per-request time limit (connect, first byte, between bytes) unless configured.
+pub const DEFAULT_REQUEST_TIMEOUT_SECONDS: u64 = 30;
 /// Environment variable of the host that may supply the API key.
 pub const API_KEY_ENV: &str = "JUMPCLOUD_API_KEY";
 
@@ -26,6 +29,9 @@ pub struct Config {
     pub authority: String,
     /// One organization of a multi-tenant key, or all it can see.
     pub org_id: Option<String>,
+    /// How long one request may take to connect, to send its first byte, and between
+    /// bytes; a request past it is retried.
+    pub request_timeout: std::time::Duration,
 }
 
 // The API key must never reach a log line, not even through `{:?}`.
@@ -35,6 +41,7 @@ impl std::fmt::Debug for Config {
             .field("api_key", &"[REDACTED]")
             .field("base_url", &self.base_url)
             .field("org_id", &self.org_id)
+            .field("request_timeout", &self.request_timeout)
             .finish()
     }
 }
@@ -47,15 +54,17 @@ impl Config {
         let mut api_key = None;
         let mut base_url = None;
         let mut org_id = None;
+        let mut request_timeout = None;
         for (name, value) in entries {
             let slot = match name {
                 API_KEY => &mut api_key,
                 BASE_URL => &mut base_url,
                 ORG_ID => &mut org_id,
+                REQUEST_TIMEOUT => &mut request_timeout,
                 other => {
                     return Err(IntegrationError::invalid_config(
                         other,
-                        "unknown field; expected apiKey, baseUrl or orgId",
+                        "unknown field; expected apiKey, baseUrl, orgId or requestTimeoutSeconds",
                     ));
                 }
             };
@@ -84,12 +93,25 @@ impl Config {
                 "must be an organization id (letters and digits)",
             ));
         }
+        let request_timeout = match request_timeout.filter(|t| !t.is_empty()) {
+            None => DEFAULT_REQUEST_TIMEOUT_SECONDS,
+            Some(text) => match text.parse::<u64>() {
+                Ok(seconds @ 1..=600) => seconds,
+                _ => {
+                    return Err(IntegrationError::invalid_config(
+                        REQUEST_TIMEOUT,
+                        "must be a whole number of seconds from 1 to 600",
+                    ));
+                }
+            },
+        };
         Ok(Config {
             api_key,
             base_url: format!("{scheme}://{authority}"),
             scheme,
             authority,
             org_id,
+            request_timeout: std::time::Duration::from_secs(request_timeout),
         })
     }
 }
@@ -200,6 +222,24 @@ mod tests {
         );
         let config = parse(&[("apiKey", "k"), ("orgId", "60259a2ad81e1a474d4e7c83")]).unwrap();
         assert_eq!(config.org_id.as_deref(), Some("60259a2ad81e1a474d4e7c83"));
+    }
+
+    #[test]
+    fn request_timeout_defaults_and_bounds() {
+        let config = parse(&[("apiKey", "k")]).unwrap();
+        assert_eq!(
+            config.request_timeout.as_secs(),
+            DEFAULT_REQUEST_TIMEOUT_SECONDS
+        );
+        let config = parse(&[("apiKey", "k"), ("requestTimeoutSeconds", "2")]).unwrap();
+        assert_eq!(config.request_timeout.as_secs(), 2);
+        for bad in ["0", "601", "1.5", "soon"] {
+            assert_eq!(
+                rejected_field(parse(&[("apiKey", "k"), ("requestTimeoutSeconds", bad)])),
+                "requestTimeoutSeconds",
+                "{bad}"
+            );
+        }
     }
 
     #[test]

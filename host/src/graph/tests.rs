@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use crate::output::FileSink;
+use crate::services::Redactor;
 
 // ---------------------------------------------------------------------------------
 // A sink that records every write (and keeps the objects readable through a real
@@ -75,6 +76,17 @@ impl Fixture {
     }
 
     fn with_objects_per_file(per_file: usize) -> Fixture {
+        Self::build(per_file, Redactor::default())
+    }
+
+    fn with_secrets(secrets: &[&str]) -> Fixture {
+        Self::build(
+            crate::output::OBJECTS_PER_FILE,
+            Redactor::new(secrets.iter().map(|s| (*s).to_owned())),
+        )
+    }
+
+    fn build(per_file: usize, redactor: Redactor) -> Fixture {
         let dir = std::env::temp_dir().join(format!("graph-test-{}", uuid::Uuid::new_v4()));
         let inner = FileSink::create(&dir)
             .unwrap()
@@ -84,7 +96,7 @@ impl Fixture {
             inner,
             log: log.clone(),
         };
-        let mut store = GraphStore::new(Box::new(sink));
+        let mut store = GraphStore::new(Box::new(sink)).with_redactor(redactor);
         store.begin_step("step-one");
         Fixture {
             store,
@@ -260,7 +272,10 @@ fn entity_key_used_before_rejects_the_whole_later_batch() {
     f.add_entities(vec![user("user-000001")]).unwrap();
     let result = f.add_entities(vec![user("user-000002"), user("user-000001")]);
     assert_eq!(duplicate_key(result), "user-000001");
-    assert!(!f.store.has_key("user-000002"), "nothing of the batch is kept");
+    assert!(
+        !f.store.has_key("user-000002"),
+        "nothing of the batch is kept"
+    );
     assert_eq!(f.store.object_count(), 1);
     assert_eq!(f.written_keys(), vec!["user-000001"]);
     assert_eq!(
@@ -309,7 +324,10 @@ fn entity_reusing_a_relationship_key_is_a_duplicate() {
         "user-000002",
     )])
     .unwrap();
-    let result = f.add_entities(vec![user("user-000003"), user("user-000001|has|user-000002")]);
+    let result = f.add_entities(vec![
+        user("user-000003"),
+        user("user-000001|has|user-000002"),
+    ]);
     assert_eq!(duplicate_key(result), "user-000001|has|user-000002");
     assert!(!f.store.has_key("user-000003"));
 }
@@ -324,7 +342,11 @@ fn duplicate_relationships_are_rejected_across_and_inside_batches() {
 
     let inside = f.add_relationships(vec![rel(), other.clone(), rel()]);
     assert_eq!(duplicate_key(inside), "user-000001|has|user-000002");
-    assert_eq!(f.store.object_count(), 2, "no relationship of the batch stored");
+    assert_eq!(
+        f.store.object_count(),
+        2,
+        "no relationship of the batch stored"
+    );
 
     assert_eq!(f.add_relationships(vec![rel()]).unwrap(), outcome(1, 0));
     let across = f.add_relationships(vec![other, rel()]);
@@ -522,8 +544,16 @@ fn dangling_relationships_are_dropped_and_counted_while_valid_ones_are_stored() 
     f.add_entities(vec![user("user-000001"), user("user-000002")])
         .unwrap();
     let good = relationship("user-000001|has|user-000002", "user-000001", "user-000002");
-    let no_to = relationship("user-000001|has|missing-00001", "user-000001", "missing-00001");
-    let no_from = relationship("missing-00001|has|user-000002", "missing-00001", "user-000002");
+    let no_to = relationship(
+        "user-000001|has|missing-00001",
+        "user-000001",
+        "missing-00001",
+    );
+    let no_from = relationship(
+        "missing-00001|has|user-000002",
+        "missing-00001",
+        "user-000002",
+    );
     let result = f.add_relationships(vec![no_to, good, no_from]);
     assert_eq!(result.unwrap(), outcome(1, 2));
 
@@ -544,7 +574,11 @@ fn dangling_relationships_are_dropped_and_counted_while_valid_ones_are_stored() 
     assert_eq!(stored["displayName"], "HAS");
 
     // Dropped counts add up over batches.
-    let again = relationship("user-000002|has|missing-00002", "user-000002", "missing-00002");
+    let again = relationship(
+        "user-000002|has|missing-00002",
+        "user-000002",
+        "missing-00002",
+    );
     assert_eq!(f.add_relationships(vec![again]).unwrap(), outcome(0, 1));
     assert_eq!(f.store.step_stats("step-one").dropped_relationships, 3);
 }
@@ -720,7 +754,10 @@ fn users_with_the_same_email_in_one_batch_share_one_created_target() {
         "user-000001|is|employee:ada@example.com",
         "user-000002|is|employee:Ada@Example.com",
     ] {
-        assert_eq!(f.relationship(key)["_toEntityKey"], "employee:ada@example.com");
+        assert_eq!(
+            f.relationship(key)["_toEntityKey"],
+            "employee:ada@example.com"
+        );
     }
 }
 
@@ -773,7 +810,10 @@ fn mapped_relationship_without_its_source_is_dropped_and_creates_nothing() {
         mapped("user-000001", "ada@example.com"),
     ]);
     assert_eq!(result.unwrap(), outcome(1, 1));
-    assert!(!f.store.has_key("missing-00001|is|employee:ghost@example.com"));
+    assert!(
+        !f.store
+            .has_key("missing-00001|is|employee:ghost@example.com")
+    );
     assert!(
         !f.store.has_key("employee:ghost@example.com"),
         "no target created for a dropped mapping"
@@ -801,7 +841,8 @@ fn unsupported_or_incomplete_filter_keys_are_rejected() {
             .iter()
             .map(|set| set.iter().map(|s| (*s).to_owned()).collect())
             .collect();
-        let reason = invalid_reason(f.add_mapped(vec![mapped("user-000001", "ada@example.com"), bad]));
+        let reason =
+            invalid_reason(f.add_mapped(vec![mapped("user-000001", "ada@example.com"), bad]));
         assert!(
             reason.starts_with("user-000002|is|employee:bob@example.com:"),
             "{reason}"
@@ -882,8 +923,16 @@ fn stats_follow_begin_step() {
     assert_eq!(f.store.step_stats("step-two"), StepGraphStats::default());
     f.add_entities(vec![user("user-000002")]).unwrap();
     f.add_relationships(vec![
-        relationship("account-0001|has|user-000002", "account-0001", "user-000002"),
-        relationship("account-0001|has|missing-0001", "account-0001", "missing-0001"),
+        relationship(
+            "account-0001|has|user-000002",
+            "account-0001",
+            "user-000002",
+        ),
+        relationship(
+            "account-0001|has|missing-0001",
+            "account-0001",
+            "missing-0001",
+        ),
     ])
     .unwrap();
 
@@ -921,7 +970,12 @@ fn stats_follow_begin_step() {
     let steps: Vec<(String, String)> = f
         .written()
         .iter()
-        .map(|w| (w.object["_key"].as_str().unwrap().to_owned(), w.step.clone()))
+        .map(|w| {
+            (
+                w.object["_key"].as_str().unwrap().to_owned(),
+                w.step.clone(),
+            )
+        })
         .collect();
     assert_eq!(
         steps,
@@ -951,7 +1005,12 @@ fn entities_created_by_mapping_count_in_the_current_step() {
         vec!["employee", "jumpcloud_user_is_person"]
     );
     assert_eq!(stats.mapped_to_created, 1);
-    assert!(f.store.step_stats("step-one").entities.get("employee").is_none());
+    assert!(
+        !f.store
+            .step_stats("step-one")
+            .entities
+            .contains_key("employee")
+    );
 }
 
 #[test]
@@ -1008,7 +1067,8 @@ fn assert_round_trip(found: &Entity) {
             wanted.name
         );
     }
-    let raw: Value = serde_json::from_str(found.raw_data.as_deref().expect("raw data kept")).unwrap();
+    let raw: Value =
+        serde_json::from_str(found.raw_data.as_deref().expect("raw data kept")).unwrap();
     let wanted: Value = serde_json::from_str(expected.raw_data.as_deref().unwrap()).unwrap();
     assert_eq!(raw, wanted);
 }
@@ -1045,7 +1105,10 @@ fn raw_data_is_written_in_the_j1_shape() {
             "rawData": {"_id": "u1", "mfa": {"configured": false}, "tags": ["a", "b"], "n": 3}
         }])
     );
-    assert_eq!(object["createdOn"], serde_json::json!(1_700_000_000_123_i64));
+    assert_eq!(
+        object["createdOn"],
+        serde_json::json!(1_700_000_000_123_i64)
+    );
     assert_eq!(object["email"], serde_json::json!(["ada@example.com"]));
     assert_eq!(object["manager"], Value::Null);
 }
@@ -1091,7 +1154,10 @@ fn null_sink_keeps_keys_but_reads_nothing() {
     let mut store = GraphStore::new(Box::new(crate::output::NullSink));
     store.begin_step("describe");
     assert_eq!(
-        store.add_entities(vec![user("user-000001")]).unwrap().unwrap(),
+        store
+            .add_entities(vec![user("user-000001")])
+            .unwrap()
+            .unwrap(),
         outcome(1, 0)
     );
     assert!(store.has_key("user-000001"));
@@ -1143,7 +1209,11 @@ fn entity_keys_page_by_type_in_insertion_order() {
         f.store.entity_keys("jumpcloud_group", 0, 100),
         vec!["group-00000", "group-00002", "group-00004"]
     );
-    assert!(f.store.entity_keys("jumpcloud_account_has_user", 0, 100).is_empty());
+    assert!(
+        f.store
+            .entity_keys("jumpcloud_account_has_user", 0, 100)
+            .is_empty()
+    );
     assert!(f.store.entity_keys("no_such_type", 0, 100).is_empty());
 }
 
@@ -1159,4 +1229,81 @@ fn set_data_and_get_data() {
     // Job data is not a graph object.
     assert_eq!(f.store.object_count(), 0);
     assert!(!f.store.has_key("accounts"));
+}
+
+// ---------------------------------------------------------------------------------
+// Secrets
+// ---------------------------------------------------------------------------------
+
+const SECRET: &str = "jca_0123456789abcdefSECRET";
+
+#[test]
+fn secrets_are_scrubbed_from_stored_properties_and_raw_data() {
+    let mut f = Fixture::with_secrets(&[SECRET]);
+    let mut leaky = user("user-000001");
+    leaky.properties = vec![
+        text("description", &format!("key is {SECRET}!")),
+        prop(
+            "notes",
+            PropertyValue::TextList(vec!["fine".into(), format!("{SECRET}{SECRET}")]),
+        ),
+        prop("count", PropertyValue::Integer(7)),
+    ];
+    leaky.raw_data = Some(format!(
+        r#"{{"_id":"u1","apiKey":"{SECRET}","nested":{{"list":["x {SECRET} y"]}}}}"#
+    ));
+    f.add_entities(vec![leaky, user("user-000002")]).unwrap();
+    f.add_relationships(vec![Relationship {
+        properties: vec![text("reason", &format!("via {SECRET}"))],
+        ..relationship("user-000001|has|user-000002", "user-000001", "user-000002")
+    }])
+    .unwrap();
+
+    let everything =
+        serde_json::to_string(&f.written().iter().map(|w| &w.object).collect::<Vec<_>>()).unwrap();
+    assert!(!everything.contains(SECRET), "{everything}");
+
+    let entity = &f.written()[0].object;
+    assert_eq!(entity["description"], "key is [REDACTED]!");
+    assert_eq!(
+        entity["notes"],
+        serde_json::json!(["fine", "[REDACTED][REDACTED]"])
+    );
+    assert_eq!(entity["count"], 7);
+    assert_eq!(
+        entity["_rawData"][0]["rawData"],
+        serde_json::json!({"_id": "u1", "apiKey": "[REDACTED]", "nested": {"list": ["x [REDACTED] y"]}})
+    );
+    assert_eq!(
+        f.relationship("user-000001|has|user-000002")["reason"],
+        "via [REDACTED]"
+    );
+    let found = f.store.find_entity("user-000001").unwrap().unwrap();
+    assert!(!format!("{found:?}").contains(SECRET));
+}
+
+#[test]
+fn secrets_written_with_json_escapes_are_scrubbed_from_raw_data() {
+    let mut f = Fixture::with_secrets(&["jca_escaped/secret"]);
+    let mut leaky = user("user-000001");
+    // `\/` is how some encoders write a slash: the text does not contain the secret.
+    leaky.raw_data = Some(r#"{"apiKey":"jca_escaped\/secret"}"#.to_owned());
+    f.add_entities(vec![leaky]).unwrap();
+    assert_eq!(
+        f.written()[0].object["_rawData"][0]["rawData"],
+        serde_json::json!({"apiKey": "[REDACTED]"})
+    );
+}
+
+#[test]
+fn secrets_are_scrubbed_from_created_mapping_targets() {
+    let mut f = Fixture::with_secrets(&[SECRET]);
+    f.add_entities(vec![user("user-000001")]).unwrap();
+    let mut m = mapped("user-000001", "ada@example.com");
+    m.target_entity.properties.push(text("note", SECRET));
+    m.properties.push(text("note", SECRET));
+    f.add_mapped(vec![m]).unwrap();
+    let everything = format!("{:?}", f.written());
+    assert!(!everything.contains(SECRET), "{everything}");
+    assert!(f.store.has_key("employee:ada@example.com"));
 }
