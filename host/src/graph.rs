@@ -130,9 +130,12 @@ impl GraphStore {
     /// Adds a batch of entities: all of them, or none when one is a duplicate or invalid.
     pub fn add_entities(&mut self, entities: Vec<Entity>) -> StoreResult<BatchOutcome> {
         let mut batch_keys = HashSet::new();
+        // Raw data is parsed once, here, and stored as parsed.
+        let mut raws = Vec::with_capacity(entities.len());
         for entity in &entities {
-            if let Err(error) = validate_entity(entity) {
-                return Ok(Err(error));
+            match validate_entity(entity) {
+                Ok(raw) => raws.push(raw),
+                Err(error) => return Ok(Err(error)),
             }
             if self.keys.contains_key(entity.key.as_str())
                 || !batch_keys.insert(entity.key.as_str())
@@ -141,8 +144,8 @@ impl GraphStore {
             }
         }
         let accepted = entities.len() as u32;
-        for entity in entities {
-            self.store_entity(entity)?;
+        for (entity, raw) in entities.into_iter().zip(raws) {
+            self.store_entity(entity, raw)?;
         }
         Ok(Ok(BatchOutcome {
             accepted,
@@ -237,13 +240,16 @@ impl GraphStore {
                         // The key exists but does not match the filter (or is not an entity).
                         return Ok(Err(GraphError::DuplicateKey(target.key.clone())));
                     }
-                    self.store_entity(Entity {
-                        key: target.key.clone(),
-                        type_: target.type_.clone(),
-                        classes: target.classes.clone(),
-                        properties: target.properties.clone(),
-                        raw_data: None,
-                    })?;
+                    self.store_entity(
+                        Entity {
+                            key: target.key.clone(),
+                            type_: target.type_.clone(),
+                            classes: target.classes.clone(),
+                            properties: target.properties.clone(),
+                            raw_data: None,
+                        },
+                        None,
+                    )?;
                     self.current_stats().mapped_to_created += 1;
                     target.key.clone()
                 }
@@ -361,10 +367,13 @@ impl GraphStore {
         None
     }
 
-    fn store_entity(&mut self, mut entity: Entity) -> std::io::Result<()> {
+    /// Stores a validated entity; `raw` is its raw data, parsed.
+    fn store_entity(&mut self, mut entity: Entity, mut raw: Option<Value>) -> std::io::Result<()> {
         if !self.redactor.is_empty() {
             self.redactor.scrub_properties(&mut entity.properties);
-            entity.raw_data = entity.raw_data.map(|raw| self.redactor.scrub_json(&raw));
+            if let Some(raw) = &mut raw {
+                self.redactor.scrub_value(raw);
+            }
         }
         let key: Arc<str> = Arc::from(entity.key.as_str());
         let class_set = self.intern_classes(&entity.classes);
@@ -379,7 +388,7 @@ impl GraphStore {
             &self.step,
             ObjectKind::Entity,
             &entity_type,
-            entity_to_json(entity),
+            entity_to_json(entity, raw),
         )?;
         self.keys.insert(
             key.clone(),
@@ -506,15 +515,18 @@ fn validate_classes(key: &str, classes: &[String]) -> Result<(), GraphError> {
     Ok(())
 }
 
-fn validate_entity(entity: &Entity) -> Result<(), GraphError> {
+/// Checks an entity; returns its raw data parsed.
+fn validate_entity(entity: &Entity) -> Result<Option<Value>, GraphError> {
     validate_common(&entity.key, &entity.type_, &entity.properties)?;
     validate_classes(&entity.key, &entity.classes)?;
-    if let Some(raw) = &entity.raw_data
-        && serde_json::from_str::<serde::de::IgnoredAny>(raw).is_err()
-    {
-        return Err(invalid(&entity.key, "raw-data is not valid JSON"));
-    }
-    Ok(())
+    entity
+        .raw_data
+        .as_deref()
+        .map(|raw| {
+            serde_json::from_str(raw)
+                .map_err(|_| invalid(&entity.key, "raw-data is not valid JSON"))
+        })
+        .transpose()
 }
 
 fn validate_relationship(relationship: &Relationship) -> Result<(), GraphError> {
@@ -582,8 +594,8 @@ fn insert_properties(object: &mut Map<String, Value>, properties: Vec<Property>)
     }
 }
 
-/// The J1 JSON form of an entity.
-fn entity_to_json(entity: Entity) -> Map<String, Value> {
+/// The J1 JSON form of an entity (its `raw_data` already parsed into `raw`).
+fn entity_to_json(entity: Entity, raw: Option<Value>) -> Map<String, Value> {
     let mut object = Map::new();
     object.insert("_key".into(), Value::String(entity.key));
     object.insert("_type".into(), Value::String(entity.type_));
@@ -592,9 +604,7 @@ fn entity_to_json(entity: Entity) -> Map<String, Value> {
         Value::Array(entity.classes.into_iter().map(Value::String).collect()),
     );
     insert_properties(&mut object, entity.properties);
-    if let Some(raw) = entity.raw_data {
-        // Validated as JSON when the batch was accepted.
-        let raw: Value = serde_json::from_str(&raw).unwrap_or(Value::Null);
+    if let Some(raw) = raw {
         let mut default = Map::new();
         default.insert("name".into(), Value::String("default".into()));
         default.insert("rawData".into(), raw);

@@ -61,33 +61,8 @@ impl Redactor {
         }
     }
 
-    /// Scrubs JSON text. A secret inside a string stays a valid string: the
-    /// replacement has no character JSON would need to escape, but a secret written
-    /// with escapes in the JSON is found only after decoding, so decode when needed.
-    pub fn scrub_json(&self, json: &str) -> String {
-        let scrubbed = self.scrub(json);
-        if !scrubbed.contains('\\') {
-            // No escapes: what is left cannot hide a secret.
-            return scrubbed;
-        }
-        match serde_json::from_str::<serde_json::Value>(&scrubbed) {
-            Ok(value)
-                if !self
-                    .secrets
-                    .iter()
-                    .any(|s| value.to_string().contains(s.as_str())) =>
-            {
-                scrubbed
-            }
-            Ok(mut value) => {
-                self.scrub_value(&mut value);
-                value.to_string()
-            }
-            Err(_) => scrubbed,
-        }
-    }
-
-    fn scrub_value(&self, value: &mut serde_json::Value) {
+    /// Scrubs every string of a JSON value in place (keys stay as they are).
+    pub fn scrub_value(&self, value: &mut serde_json::Value) {
         match value {
             serde_json::Value::String(text) => *text = self.scrub(text),
             serde_json::Value::Array(items) => items.iter_mut().for_each(|v| self.scrub_value(v)),
