@@ -306,6 +306,7 @@ impl Plugin {
             stdout,
             stderr,
             meter,
+            retries: 0,
         };
         let mut store = Store::new(&self.engine, state);
         // Memory: every linear memory and table growth goes through the limiter.
@@ -477,6 +478,8 @@ pub struct RunState {
     stdout: MemoryOutputPipe,
     stderr: MemoryOutputPipe,
     pub meter: Arc<EgressMeter>,
+    /// Retries the plugin reported (`progress.retrying`), over the whole run.
+    pub retries: u64,
 }
 
 impl RunState {

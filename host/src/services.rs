@@ -249,6 +249,27 @@ impl progress::Host for RunState {
         self.progress.report(&tenant, &step_id, done, total);
         Ok(())
     }
+
+    fn retrying(
+        &mut self,
+        endpoint: String,
+        attempt: u32,
+        delay_ms: u64,
+        reason: String,
+    ) -> wasmtime::Result<()> {
+        self.retries += 1;
+        let redactor = self.log.redactor();
+        tracing::warn!(
+            tenant = %self.log.tenant,
+            step = %self.log.step,
+            endpoint = %redactor.scrub(&endpoint),
+            attempt,
+            delay_ms,
+            reason = %redactor.scrub(&reason),
+            "retrying a request"
+        );
+        Ok(())
+    }
 }
 
 impl limits::Host for RunState {

@@ -413,7 +413,6 @@ pub async fn run_job(
     let run_error = stop.clone();
 
     let mut results: Vec<Option<StepResult>> = vec![None; info.steps.len()];
-    let mut retries_total = 0u32;
     for &index in &order {
         let step = &info.steps[index];
         let dependency_failed = step.depends_on.iter().any(|dep| {
@@ -456,17 +455,18 @@ pub async fn run_job(
         } else {
             let step_started = Instant::now();
             let requests_before = run.state().meter.requests.load(Ordering::Relaxed);
+            let retries_before = run.state().retries;
             tracing::info!(tenant = %spec.tenant, step = %step.id, "step started");
             let outcome = run.execute_step(&step.id, config).await;
             result.duration_ms = step_started.elapsed().as_millis() as u64;
             result.http_requests =
                 run.state().meter.requests.load(Ordering::Relaxed) - requests_before;
+            // Counted by the host from `progress.retrying`, so failed steps count too.
+            result.http_retries = (run.state().retries - retries_before) as u32;
             match outcome {
                 Ok(Ok(report)) => {
-                    result.http_retries = report.http_retries;
                     result.skipped_records = report.skipped_records;
                     result.convert_nanos = report.convert_nanos;
-                    retries_total += report.http_retries;
                     if dependency_failed {
                         result.status = StepStatus::PartialSuccessDueToDependencyFailure;
                     }
@@ -571,7 +571,7 @@ pub async fn run_job(
             relationships,
             dropped_relationships: results.iter().map(|r| r.dropped_relationships).sum(),
             http_requests: state.meter.requests.load(Ordering::Relaxed),
-            http_retries: retries_total,
+            http_retries: state.retries as u32,
             egress_denied: state.meter.denied.load(Ordering::Relaxed),
             bytes_received: state.meter.bytes_received.load(Ordering::Relaxed),
             guest_peak_memory_bytes: state.guest_peak_memory(),

@@ -299,18 +299,7 @@ impl<'a, T: Transport> Client<'a, T> {
                     }
                     Attempt::Retry { delay, reason } => {
                         self.stats.retries += 1;
-                        let attempt = page.attempts.to_string();
-                        let wait = format!("{}ms", delay.as_millis());
-                        self.log.log(
-                            Level::Warn,
-                            "retrying a request",
-                            &[
-                                ("endpoint", list.path.as_str()),
-                                ("reason", reason.as_str()),
-                                ("attempt", attempt.as_str()),
-                                ("delay", wait.as_str()),
-                            ],
-                        );
+                        self.log.retrying(&list.path, page.attempts, delay, &reason);
                         page.not_before = self.transport.now() + delay;
                         queue.push_back(page);
                     }

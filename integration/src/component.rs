@@ -263,6 +263,11 @@ impl Logger for WitLog {
             .collect();
         log::log(level, message, &fields);
     }
+
+    fn retrying(&self, endpoint: &str, attempt: u32, delay: Duration, reason: &str) {
+        let delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        progress::retrying(endpoint, attempt, delay_ms, reason);
+    }
 }
 
 fn to_wit_entity(entity: model::Entity) -> wit::Entity {

@@ -43,7 +43,8 @@ enum InFlight {
         headers: Vec<(String, String)>,
         body: Vec<u8>,
         // Field order is drop order: the stream is a child of the body, the body a
-        // child of the response, and children must go first.
+        // child of the response, and children must go first (see `advance` for the
+        // explicit order when the fields are taken apart).
         stream: InputStream,
         incoming: IncomingBody,
         _response: IncomingResponse,
@@ -201,53 +202,58 @@ fn advance(state: InFlight, request: &HttpRequest) -> InFlight {
             stream,
             incoming,
             _response,
-        } => loop {
-            match stream.read(READ_CHUNK) {
-                // Nothing buffered yet: wait for the pollable again.
-                Ok(chunk) if chunk.is_empty() => {
-                    return InFlight::Reading {
-                        status,
-                        headers,
-                        body,
-                        stream,
-                        incoming,
-                        _response,
-                    };
-                }
-                Ok(chunk) => {
-                    body.extend_from_slice(&chunk);
-                    if body.len() > MAX_BODY_BYTES {
-                        return InFlight::Done(Err(TransportError::TooLarge(format!(
-                            "more than {MAX_BODY_BYTES} bytes"
-                        ))));
+        } => {
+            let outcome = loop {
+                match stream.read(READ_CHUNK) {
+                    // Nothing buffered yet: wait for the pollable again.
+                    Ok(chunk) if chunk.is_empty() => {
+                        return InFlight::Reading {
+                            status,
+                            headers,
+                            body,
+                            stream,
+                            incoming,
+                            _response,
+                        };
+                    }
+                    Ok(chunk) => {
+                        body.extend_from_slice(&chunk);
+                        if body.len() > MAX_BODY_BYTES {
+                            break Err(TransportError::TooLarge(format!(
+                                "more than {MAX_BODY_BYTES} bytes"
+                            )));
+                        }
+                    }
+                    Err(StreamError::Closed) => break Ok(()),
+                    Err(StreamError::LastOperationFailed(error)) => {
+                        let result = match wasip2::http::types::http_error_code(&error) {
+                            Some(code) => map_error_code(code, request),
+                            None => TransportError::Connection(format!(
+                                "body read failed: {}",
+                                error.to_debug_string()
+                            )),
+                        };
+                        break Err(match result {
+                            // A body cut short is a dropped connection: worth a retry.
+                            TransportError::Other(what) => TransportError::Connection(what),
+                            other => other,
+                        });
                     }
                 }
-                Err(StreamError::Closed) => {
-                    drop(stream);
-                    // Trailers are not used; finishing releases the body.
-                    drop(IncomingBody::finish(incoming));
-                    return InFlight::Done(Ok(HttpResponse {
-                        status,
-                        headers,
-                        body,
-                    }));
-                }
-                Err(StreamError::LastOperationFailed(error)) => {
-                    let result = match wasip2::http::types::http_error_code(&error) {
-                        Some(code) => map_error_code(code, request),
-                        None => TransportError::Connection(format!(
-                            "body read failed: {}",
-                            error.to_debug_string()
-                        )),
-                    };
-                    return InFlight::Done(Err(match result {
-                        // A body cut short is a dropped connection: worth a retry.
-                        TransportError::Other(what) => TransportError::Connection(what),
-                        other => other,
-                    }));
-                }
-            }
-        },
+            };
+            // Children before parents, explicitly: locals would drop in reverse order of
+            // binding (the response first), and the host traps on a parent dropped
+            // before its children.
+            drop(stream);
+            // Trailers are not used; finishing releases the body.
+            drop(IncomingBody::finish(incoming));
+            drop(_response);
+            InFlight::Done(outcome.map(|()| HttpResponse {
+                status,
+                headers,
+                body,
+            }))
+        }
         done @ InFlight::Done(_) => done,
     }
 }

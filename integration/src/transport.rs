@@ -85,9 +85,25 @@ pub enum Level {
     Error,
 }
 
-/// Structured logging.
+/// Structured logging, and the one event the host counts: a retry.
 pub trait Logger {
     fn log(&self, level: Level, message: &str, fields: &[(&str, &str)]);
+
+    /// A request failed transiently and will be retried after `delay`.
+    fn retrying(&self, endpoint: &str, attempt: u32, delay: std::time::Duration, reason: &str) {
+        let attempt = attempt.to_string();
+        let delay = format!("{}ms", delay.as_millis());
+        self.log(
+            Level::Warn,
+            "retrying a request",
+            &[
+                ("endpoint", endpoint),
+                ("reason", reason),
+                ("attempt", &attempt),
+                ("delay", &delay),
+            ],
+        );
+    }
 }
 
 /// HTTP, clocks and randomness.
