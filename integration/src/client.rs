@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::convert::Object;
 use crate::error::IntegrationError;
 use crate::retry::{RetryPolicy, is_transient_status};
-use crate::transport::{HttpRequest, HttpResponse, Level, Logger, Transport, TransportError};
+use crate::transport::{HttpRequest, HttpResponse, Logger, Transport, TransportError};
 
 /// Page size: the API's maximum.
 pub const PAGE_SIZE: u64 = 100;

@@ -1,6 +1,7 @@
 //! Unit tests of paging, retries and error mapping, over a scripted transport.
 
 use super::*;
+use crate::transport::Level;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
