@@ -63,8 +63,8 @@ pub struct SandboxFile {
     pub memory_mib: Option<u64>,
     pub timeout_seconds: Option<u64>,
     pub max_concurrent_requests: Option<u32>,
-    #[serde(rename = "maxResponseMiB")]
-    pub max_response_mib: Option<u64>,
+    #[serde(rename = "maxResponseKiB")]
+    pub max_response_kib: Option<u64>,
     pub max_log_lines: Option<u32>,
 }
 
@@ -285,8 +285,8 @@ fn sandbox_policy(path: &Path, file: SandboxFile) -> Result<(SandboxPolicy, bool
     if let Some(max) = file.max_concurrent_requests {
         policy.max_concurrent_requests = positive("maxConcurrentRequests", u64::from(max))? as u32;
     }
-    if let Some(mib) = file.max_response_mib {
-        policy.max_response_bytes = positive("maxResponseMiB", mib)?.saturating_mul(1 << 20);
+    if let Some(kib) = file.max_response_kib {
+        policy.max_response_bytes = positive("maxResponseKiB", kib)?.saturating_mul(1 << 10);
     }
     if let Some(lines) = file.max_log_lines {
         policy.max_log_lines = lines;

@@ -145,6 +145,19 @@ impl WasiHttpHooks for EgressHooks {
             meter.requests.fetch_add(1, Ordering::Relaxed);
             let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
             let limit = policy.max_response_bytes;
+            // A declared length over the cap fails the request itself, with the precise
+            // error code; bodies without one are cut off while streaming.
+            let declared = response
+                .headers()
+                .get(http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            if let Some(length) = declared
+                && length > limit
+            {
+                tracing::warn!(tenant = %tenant, host = %host, length, limit, "response over the size cap");
+                return Err(HttpError::HttpResponseBodySize(Some(length)));
+            }
             let response = response.map(|body| {
                 http_body_util::BodyExt::boxed_unsync(CappedBody {
                     inner: body,

@@ -8,7 +8,7 @@ use std::time::Duration;
 pub const DEFAULT_MEMORY_MIB: u64 = 64;
 pub const DEFAULT_TIMEOUT_SECONDS: u64 = 1800;
 pub const DEFAULT_MAX_CONCURRENT_REQUESTS: u32 = 8;
-pub const DEFAULT_MAX_RESPONSE_MIB: u64 = 16;
+pub const DEFAULT_MAX_RESPONSE_KIB: u64 = 16 * 1024;
 pub const DEFAULT_MAX_LOG_LINES: u32 = 10_000;
 
 /// One allowed destination: an exact host, or `*.` and a domain for its subdomains;
@@ -175,7 +175,7 @@ impl Default for SandboxPolicy {
             memory_bytes: DEFAULT_MEMORY_MIB << 20,
             timeout: Duration::from_secs(DEFAULT_TIMEOUT_SECONDS),
             max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
-            max_response_bytes: DEFAULT_MAX_RESPONSE_MIB << 20,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_KIB << 10,
             max_log_lines: DEFAULT_MAX_LOG_LINES,
         }
     }

@@ -226,12 +226,16 @@ fn advance(state: InFlight, request: &HttpRequest) -> InFlight {
                     }
                     Err(StreamError::Closed) => break Ok(()),
                     Err(StreamError::LastOperationFailed(error)) => {
+                        let detail = error.to_debug_string();
                         let result = match wasip2::http::types::http_error_code(&error) {
                             Some(code) => map_error_code(code, request),
-                            None => TransportError::Connection(format!(
-                                "body read failed: {}",
-                                error.to_debug_string()
-                            )),
+                            // The host's size cap can arrive without its error code.
+                            None if detail.contains("body size") => {
+                                TransportError::TooLarge(format!("body read failed: {detail}"))
+                            }
+                            None => {
+                                TransportError::Connection(format!("body read failed: {detail}"))
+                            }
                         };
                         break Err(match result {
                             // A body cut short is a dropped connection: worth a retry.

@@ -109,6 +109,9 @@ pub struct Setup {
     pub faults: Vec<FaultRule>,
     /// The `apiKey` written in the tenant file; `None`: the simulator's own key.
     pub tenant_api_key: Option<String>,
+    /// TOML appended to the tenant file, after its `[integration]` table: more
+    /// integration fields, or a `[sandbox]` table.
+    pub tenant_extra: String,
 }
 
 impl Setup {
@@ -118,6 +121,7 @@ impl Setup {
             dataset: Dataset::Generated(spec),
             faults: Vec::new(),
             tenant_api_key: None,
+            tenant_extra: String::new(),
         }
     }
 
@@ -127,6 +131,7 @@ impl Setup {
             dataset: Dataset::Recorded,
             faults: Vec::new(),
             tenant_api_key: None,
+            tenant_extra: String::new(),
         }
     }
 
@@ -137,6 +142,12 @@ impl Setup {
 
     pub fn with_tenant_api_key(mut self, key: impl Into<String>) -> Setup {
         self.tenant_api_key = Some(key.into());
+        self
+    }
+
+    /// Appends TOML to the tenant file (see [`Setup::tenant_extra`]).
+    pub fn with_tenant_extra(mut self, toml: impl Into<String>) -> Setup {
+        self.tenant_extra.push_str(&toml.into());
         self
     }
 }
@@ -236,7 +247,7 @@ pub async fn run(setup: Setup) -> Run {
     let api_key = setup
         .tenant_api_key
         .unwrap_or_else(|| simulator.api_key().to_owned());
-    let text = tenant_file(&api_key, &simulator.base_url());
+    let text = tenant_file(&api_key, &simulator.base_url()) + &setup.tenant_extra;
     let tenant = TenantConfig::parse(Path::new("e2e-tenant.toml"), &text)
         .unwrap_or_else(|error| panic!("the tenant file is valid: {error}\n{text}"));
     let output = tempfile::Builder::new()
