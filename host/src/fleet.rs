@@ -15,11 +15,11 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::bindings::PluginInfo;
+use crate::bindings::{IntegrationError, PluginInfo};
 use crate::config::{ConfigError, TenantsConfig};
 use crate::job::{self, Mode};
 use crate::runtime::{LoadError, Plugin, Runtime};
-use crate::services::ProgressSink;
+use crate::services::{ProgressSink, Redactor};
 use crate::steps::{self, JobSpec, JobStatus, Summary};
 
 /// Why `run-all` refused to start.
@@ -242,6 +242,32 @@ async fn prepare_all(
             e.field = format!("tenant[{index}].{}", e.field);
             e
         })?;
+        // The plugin's own offline checks (formats, ranges), before anything runs.
+        let redactor = Redactor::new(spec.config.secrets.clone());
+        match plugin.check_config(&spec.config.entries).await {
+            Ok(Ok(())) => {}
+            Ok(Err(IntegrationError::InvalidConfig(e))) => {
+                return Err(ConfigError::new(
+                    &tenants.file,
+                    format!("tenant[{index}].integration.{}", e.field),
+                    redactor.scrub(&e.reason),
+                )
+                .into());
+            }
+            Ok(Err(other)) => {
+                let (kind, message) = steps::describe_error(&other);
+                return Err(FleetError::Describe {
+                    component: format!("tenant[{index}]"),
+                    reason: redactor.scrub(&format!("check-config failed: {kind}: {message}")),
+                });
+            }
+            Err(failure) => {
+                return Err(FleetError::Describe {
+                    component: format!("tenant[{index}]"),
+                    reason: format!("check-config failed: {failure}"),
+                });
+            }
+        }
         prepared.push(PreparedTenant { plugin, info, spec });
     }
     Ok(prepared)

@@ -262,17 +262,17 @@ pub struct RunSetup {
 impl Plugin {
     /// Calls `describe()` in a throwaway store.
     pub async fn describe(&self) -> Result<PluginInfo, RunFailure> {
-        let setup = RunSetup {
-            tenant: Arc::from("describe"),
-            policy: Arc::new(SandboxPolicy::default()),
-            graph: GraphStore::new(Box::new(crate::output::NullSink)),
-            log: GuestLog::new(Arc::from("describe"), Vec::new(), 1000),
-            progress: Arc::new(crate::services::NoProgress),
-        };
-        let mut run = self.start(setup).await?;
-        let deadline = run.deadline;
-        let plugin = run.bindings.secgraph_integration_plugin();
-        guard(deadline, run.timeout, plugin.call_describe(&mut run.store)).await
+        let mut run = self.start(throwaway_setup()).await?;
+        run.describe().await
+    }
+
+    /// Calls `check-config()` in a throwaway store: the offline configuration check.
+    pub async fn check_config(
+        &self,
+        config: &[ConfigEntry],
+    ) -> Result<Result<(), IntegrationError>, RunFailure> {
+        let mut run = self.start(throwaway_setup()).await?;
+        run.check_config(config).await
     }
 
     /// Instantiates the component in a fresh store with the run's limits.
@@ -338,6 +338,21 @@ impl Plugin {
     }
 }
 
+/// A store for a call that makes no request and stores nothing (describe, check-config):
+/// no egress, a short deadline.
+fn throwaway_setup() -> RunSetup {
+    RunSetup {
+        tenant: Arc::from("(plugin)"),
+        policy: Arc::new(SandboxPolicy {
+            timeout: Duration::from_secs(10),
+            ..SandboxPolicy::default()
+        }),
+        graph: GraphStore::new(Box::new(crate::output::NullSink)),
+        log: GuestLog::new(Arc::from("(plugin)"), Vec::new(), 1000),
+        progress: Arc::new(crate::services::NoProgress),
+    }
+}
+
 /// One tenant run: a store and an instance, used for validate and every step.
 pub struct PluginRun {
     store: Store<RunState>,
@@ -353,6 +368,19 @@ impl PluginRun {
             self.deadline,
             self.timeout,
             plugin.call_describe(&mut self.store),
+        )
+        .await
+    }
+
+    pub async fn check_config(
+        &mut self,
+        config: &[ConfigEntry],
+    ) -> Result<Result<(), IntegrationError>, RunFailure> {
+        let plugin = self.bindings.secgraph_integration_plugin();
+        guard(
+            self.deadline,
+            self.timeout,
+            plugin.call_check_config(&mut self.store, config),
         )
         .await
     }

@@ -354,3 +354,107 @@ fn bad_usage_exits_2() {
     assert_eq!(host(&["frobnicate"]).status.code(), Some(2));
     assert_eq!(host(&["run"]).status.code(), Some(2));
 }
+
+/// `run-all`: tenants side by side, each under DIR/<tenant>/, one's failure not touching
+/// the other's output; exit 1 when any tenant failed.
+#[tokio::test(flavor = "multi_thread")]
+async fn run_all_keeps_each_tenant_to_its_own_output() {
+    let sim = simulator().await;
+    let scratch = Scratch::new("runall");
+    let authority = sim.base_url().replace("http://", "");
+    let tenant = |name: &str, key: &str| {
+        format!(
+            "[[tenant]]\ntenant = \"{name}\"\n[tenant.integration]\napiKey = \"{key}\"\nbaseUrl = \"{}\"\n[tenant.sandbox]\nallowedHosts = [\"{authority}\"]\n",
+            sim.base_url()
+        )
+    };
+    let file = format!(
+        "maxConcurrentTenants = 2\n{}{}",
+        tenant("good", sim.api_key()),
+        tenant("bad", "wrong-key-0123456789")
+    );
+    let tenants = scratch.file("tenants.toml", &file);
+    let output = host(&[
+        "run-all",
+        "--tenants",
+        path(&tenants),
+        "--output",
+        path(&scratch.out()),
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.contains("good") && stdout.contains("bad"),
+        "{stdout}"
+    );
+    let read = |p: PathBuf| -> serde_json::Value {
+        serde_json::from_slice(
+            &std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())),
+        )
+        .expect("json")
+    };
+    assert_eq!(
+        read(scratch.out().join("good/summary.json"))["run"]["status"],
+        "success"
+    );
+    assert_eq!(
+        read(scratch.out().join("bad/summary.json"))["run"]["status"],
+        "failure"
+    );
+    let report = read(scratch.out().join("run-all.json"));
+    assert_eq!(report["tenants"].as_array().map(Vec::len), Some(2));
+}
+
+/// A bad tenants file or a bad tenant in it: exit 2, naming file and tenant index,
+/// nothing run and nothing written.
+#[tokio::test(flavor = "multi_thread")]
+async fn run_all_refuses_bad_input_before_running_anything() {
+    let sim = simulator().await;
+    let scratch = Scratch::new("runall-bad");
+    let good = format!(
+        "[[tenant]]\ntenant = \"a\"\n[tenant.integration]\napiKey = \"{}\"\nbaseUrl = \"{}\"\n",
+        sim.api_key(),
+        sim.base_url()
+    );
+    let cases = [
+        (
+            "unknown-field",
+            format!(
+                "{good}[[tenant]]\ntenant = \"b\"\n[tenant.integration]\napiKey = \"k\"\nbogus = \"x\"\n"
+            ),
+            "tenant[1].integration.bogus",
+        ),
+        ("duplicate", format!("{good}{good}"), "tenant[1].tenant"),
+        (
+            "bad-url",
+            format!(
+                "{good}[[tenant]]\ntenant = \"b\"\n[tenant.integration]\napiKey = \"k\"\nbaseUrl = \"nope\"\n"
+            ),
+            "tenant[1].integration.baseUrl",
+        ),
+        (
+            "bad-component",
+            format!("{good}[[tenant]]\ntenant = \"b\"\ncomponent = \"missing.wasm\"\n"),
+            "tenant[1].component",
+        ),
+    ];
+    for (name, contents, field) in cases {
+        let tenants = scratch.file("tenants.toml", &contents);
+        let out = scratch.0.join(format!("out-{name}"));
+        let output = host(&[
+            "run-all",
+            "--tenants",
+            path(&tenants),
+            "--output",
+            path(&out),
+        ]);
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{name}: {stderr}");
+        assert!(
+            stderr.contains("tenants.toml") && stderr.contains(field),
+            "{name}: {stderr}"
+        );
+        assert!(!out.exists(), "{name}: nothing written");
+    }
+    assert_eq!(sim.request_count(), 0);
+}

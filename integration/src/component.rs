@@ -40,6 +40,10 @@ impl Guest for Component {
         plugin_info()
     }
 
+    fn check_config(config: Vec<wit::ConfigEntry>) -> Result<(), wit::IntegrationError> {
+        parse_config(&config).map(drop)
+    }
+
     fn validate(config: Vec<wit::ConfigEntry>) -> Result<(), wit::IntegrationError> {
         let config = parse_config(&config)?;
         steps::validate(&config, &mut transport(&config), &WitLog).map_err(to_wit_error)

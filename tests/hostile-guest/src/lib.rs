@@ -65,6 +65,10 @@ mod component {
             }
         }
 
+        fn check_config(_config: Vec<wit::ConfigEntry>) -> Result<(), wit::IntegrationError> {
+            Ok(())
+        }
+
         fn validate(_config: Vec<wit::ConfigEntry>) -> Result<(), wit::IntegrationError> {
             Ok(())
         }
