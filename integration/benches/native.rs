@@ -23,9 +23,12 @@ use jumpcloud_integration::transport::{
 };
 use jumpcloud_simulator::{Dataset, Simulator, SimulatorConfig, TenantSpec};
 
-/// Blocking HTTP/1.1 over std, one connection per request: enough for a benchmark
-/// that measures conversion, not the network.
-struct StdTransport;
+/// Blocking HTTP/1.1 over std, one connection per request, answered in order: enough
+/// for a benchmark that measures conversion, not the network.
+#[derive(Default)]
+struct StdTransport {
+    done: std::collections::VecDeque<(u64, Result<HttpResponse, TransportError>)>,
+}
 
 impl StdTransport {
     fn get(request: &HttpRequest) -> Result<HttpResponse, TransportError> {
@@ -66,8 +69,16 @@ impl StdTransport {
 }
 
 impl Transport for StdTransport {
-    fn send_all(&mut self, requests: &[HttpRequest]) -> Vec<Result<HttpResponse, TransportError>> {
-        requests.iter().map(Self::get).collect()
+    fn start(&mut self, id: u64, request: &HttpRequest) {
+        self.done.push_back((id, Self::get(request)));
+    }
+
+    fn next_response(&mut self) -> Option<(u64, Result<HttpResponse, TransportError>)> {
+        self.done.pop_front()
+    }
+
+    fn cancel_all(&mut self) {
+        self.done.clear();
     }
 
     fn now(&mut self) -> Duration {
@@ -174,7 +185,7 @@ fn main() {
             step.id,
             StepContext {
                 config: &config,
-                transport: &mut StdTransport,
+                transport: &mut StdTransport::default(),
                 host: &mut host,
                 log: &Quiet,
                 concurrency: 8,

@@ -6,9 +6,10 @@
 //! total (a short page proves nothing: JumpCloud drops dangling associations after
 //! paging). Once a list's total is known, its remaining pages are fetched concurrently;
 //! many lists (the members of many groups) are fetched side by side, up to the
-//! configured number of requests in flight.
+//! configured number of requests in flight. Each response is handled as it lands while
+//! the others stay in flight, so converting one page overlaps waiting for the next.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
@@ -246,6 +247,22 @@ impl<'a, T: Transport> Client<'a, T> {
         first_page_only: bool,
         on_page: &mut dyn FnMut(usize, Page) -> Result<(), IntegrationError>,
     ) -> Result<Vec<Result<(), IntegrationError>>, IntegrationError> {
+        let result = self.drive(lists, limit, first_page_only, on_page);
+        // An early exit (a fatal error) leaves requests in flight: they belong to
+        // nobody now.
+        self.transport.cancel_all();
+        result
+    }
+
+    /// The paging loop: keeps up to `concurrency` requests in flight and handles each
+    /// response as it lands, so converting one page overlaps waiting for the others.
+    fn drive(
+        &mut self,
+        lists: &[ListRequest],
+        limit: u64,
+        first_page_only: bool,
+        on_page: &mut dyn FnMut(usize, Page) -> Result<(), IntegrationError>,
+    ) -> Result<Vec<Result<(), IntegrationError>>, IntegrationError> {
         let mut progress: Vec<ListProgress> =
             lists.iter().map(|_| ListProgress::default()).collect();
         let mut queue: VecDeque<PendingPage> = VecDeque::new();
@@ -260,58 +277,67 @@ impl<'a, T: Transport> Client<'a, T> {
             state.next_skip = limit;
             state.in_flight = 1;
         }
+        let mut sent: HashMap<u64, PendingPage> = HashMap::new();
+        let mut next_id: u64 = 0;
 
-        while !queue.is_empty() {
-            let batch = self.next_batch(&mut queue, &mut progress);
-            if batch.is_empty() {
-                continue;
+        loop {
+            self.fill(lists, &mut queue, &mut progress, &mut sent, &mut next_id);
+            if sent.is_empty() {
+                match self.earliest_retry(&queue) {
+                    Some(wait) => {
+                        self.transport.sleep(wait);
+                        continue;
+                    }
+                    None => break,
+                }
             }
-            let requests: Vec<HttpRequest> = batch
-                .iter()
-                .map(|page| self.page_request(&lists[page.list], page.skip, page.limit))
-                .collect();
-            let responses = self.transport.send_all(&requests);
-            for (mut page, response) in batch.into_iter().zip(responses) {
-                page.attempts += 1;
-                self.stats.requests += 1;
-                let list = &lists[page.list];
-                match self.judge(list, &page, response) {
-                    Attempt::Page { items, total } => {
-                        let state = &mut progress[page.list];
-                        state.in_flight -= 1;
-                        if total.is_some() {
-                            state.total = total;
-                        }
-                        let empty = items.is_empty();
-                        if !state.finished && !empty {
-                            on_page(
-                                page.list,
-                                Page {
-                                    items,
-                                    total: state.total,
-                                },
-                            )?;
-                        }
-                        if empty || first_page_only {
-                            state.finished = true;
-                        }
-                        self.schedule_more(page.list, state, limit, &mut queue);
+            let Some((id, response)) = self.transport.next_response() else {
+                return Err(IntegrationError::Internal(
+                    "the transport lost requests in flight".into(),
+                ));
+            };
+            let Some(mut page) = sent.remove(&id) else {
+                continue;
+            };
+            page.attempts += 1;
+            self.stats.requests += 1;
+            let list = &lists[page.list];
+            match self.judge(list, &page, response) {
+                Attempt::Page { items, total } => {
+                    let state = &mut progress[page.list];
+                    state.in_flight -= 1;
+                    if total.is_some() {
+                        state.total = total;
                     }
-                    Attempt::Retry { delay, reason } => {
-                        self.stats.retries += 1;
-                        self.log.retrying(&list.path, page.attempts, delay, &reason);
-                        page.not_before = self.transport.now() + delay;
-                        queue.push_back(page);
+                    let empty = items.is_empty();
+                    if !state.finished && !empty {
+                        on_page(
+                            page.list,
+                            Page {
+                                items,
+                                total: state.total,
+                            },
+                        )?;
                     }
-                    Attempt::Failed(error) => {
-                        if error.is_fatal() {
-                            return Err(error);
-                        }
-                        let state = &mut progress[page.list];
-                        state.in_flight -= 1;
+                    if empty || first_page_only {
                         state.finished = true;
-                        state.error.get_or_insert(error);
                     }
+                    self.schedule_more(page.list, state, limit, &mut queue);
+                }
+                Attempt::Retry { delay, reason } => {
+                    self.stats.retries += 1;
+                    self.log.retrying(&list.path, page.attempts, delay, &reason);
+                    page.not_before = self.transport.now() + delay;
+                    queue.push_back(page);
+                }
+                Attempt::Failed(error) => {
+                    if error.is_fatal() {
+                        return Err(error);
+                    }
+                    let state = &mut progress[page.list];
+                    state.in_flight -= 1;
+                    state.finished = true;
+                    state.error.get_or_insert(error);
                 }
             }
         }
@@ -322,39 +348,52 @@ impl<'a, T: Transport> Client<'a, T> {
             .collect())
     }
 
-    /// Takes up to `concurrency` sendable pages off the queue; sleeps when all wait
-    /// for a retry delay. Pages of finished lists are dropped.
-    fn next_batch(
+    /// Starts queued pages while slots are free: those whose retry delay has passed, in
+    /// queue order. Pages of finished lists are dropped.
+    fn fill(
         &mut self,
+        lists: &[ListRequest],
         queue: &mut VecDeque<PendingPage>,
         progress: &mut [ListProgress],
-    ) -> Vec<PendingPage> {
+        sent: &mut HashMap<u64, PendingPage>,
+        next_id: &mut u64,
+    ) {
+        if sent.len() >= self.concurrency || queue.is_empty() {
+            return;
+        }
         let now = self.transport.now();
-        let mut batch = Vec::new();
         let mut waiting = VecDeque::new();
-        let mut earliest: Option<Duration> = None;
         while let Some(page) = queue.pop_front() {
             let state = &mut progress[page.list];
             if state.finished {
                 state.in_flight -= 1;
                 continue;
             }
-            if batch.len() < self.concurrency && page.not_before <= now {
-                batch.push(page);
-            } else {
-                if page.not_before > now {
-                    earliest = Some(earliest.map_or(page.not_before, |e| e.min(page.not_before)));
+            if page.not_before <= now {
+                let request = self.page_request(&lists[page.list], page.skip, page.limit);
+                self.transport.start(*next_id, &request);
+                sent.insert(*next_id, page);
+                *next_id += 1;
+                if sent.len() >= self.concurrency {
+                    break;
                 }
+            } else {
                 waiting.push_back(page);
             }
         }
-        *queue = waiting;
-        if batch.is_empty()
-            && let Some(at) = earliest
-        {
-            self.transport.sleep(at.saturating_sub(now));
+        // Pages still waiting for their retry delay go back in front, in order.
+        while let Some(page) = waiting.pop_back() {
+            queue.push_front(page);
         }
-        batch
+    }
+
+    /// How long until the first queued page may be sent, when none may be now.
+    fn earliest_retry(&mut self, queue: &VecDeque<PendingPage>) -> Option<Duration> {
+        let now = self.transport.now();
+        queue
+            .iter()
+            .map(|page| page.not_before.saturating_sub(now))
+            .min()
     }
 
     /// Queues the next pages of a list: all of them up to the total once it is known,

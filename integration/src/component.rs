@@ -72,13 +72,11 @@ impl Guest for Component {
 }
 
 fn transport(config: &Config) -> WasiTransport {
-    WasiTransport {
-        timeouts: Timeouts {
-            connect: config.request_timeout.min(MAX_CONNECT_TIMEOUT),
-            first_byte: config.request_timeout,
-            between_bytes: config.request_timeout,
-        },
-    }
+    WasiTransport::new(Timeouts {
+        connect: config.request_timeout.min(MAX_CONNECT_TIMEOUT),
+        first_byte: config.request_timeout,
+        between_bytes: config.request_timeout,
+    })
 }
 
 fn parse_config(entries: &[wit::ConfigEntry]) -> Result<Config, wit::IntegrationError> {

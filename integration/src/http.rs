@@ -28,12 +28,24 @@ pub struct Timeouts {
     pub between_bytes: Duration,
 }
 
-/// `wasi:http` as a [`Transport`].
+/// `wasi:http` as a [`Transport`]: requests in flight are driven together with
+/// `wasi:io/poll`, and each is handed back as soon as its body is read.
 pub struct WasiTransport {
-    pub timeouts: Timeouts,
+    timeouts: Timeouts,
+    /// Requests in flight: the caller's id, the authority (for error messages), state.
+    in_flight: Vec<(u64, String, InFlight)>,
 }
 
-/// Where one request of a batch stands.
+impl WasiTransport {
+    pub fn new(timeouts: Timeouts) -> WasiTransport {
+        WasiTransport {
+            timeouts,
+            in_flight: Vec::new(),
+        }
+    }
+}
+
+/// Where one request in flight stands.
 enum InFlight {
     Waiting {
         future: FutureIncomingResponse,
@@ -53,53 +65,59 @@ enum InFlight {
 }
 
 impl Transport for WasiTransport {
-    fn send_all(&mut self, requests: &[HttpRequest]) -> Vec<Result<HttpResponse, TransportError>> {
-        let mut states: Vec<InFlight> = requests
-            .iter()
-            .map(|request| match self.start(request) {
-                Ok(future) => InFlight::Waiting { future },
-                Err(error) => InFlight::Done(Err(error)),
-            })
-            .collect();
+    fn start(&mut self, id: u64, request: &HttpRequest) {
+        let state = match self.send(request) {
+            Ok(future) => InFlight::Waiting { future },
+            Err(error) => InFlight::Done(Err(error)),
+        };
+        self.in_flight.push((id, request.authority.clone(), state));
+    }
+
+    fn next_response(&mut self) -> Option<(u64, Result<HttpResponse, TransportError>)> {
         loop {
-            let pending: Vec<usize> = (0..states.len())
-                .filter(|&i| !matches!(states[i], InFlight::Done(_)))
-                .collect();
-            if pending.is_empty() {
-                break;
+            let done = self
+                .in_flight
+                .iter()
+                .position(|(_, _, state)| matches!(state, InFlight::Done(_)));
+            if let Some(position) = done {
+                let (id, _, state) = self.in_flight.remove(position);
+                let InFlight::Done(result) = state else {
+                    unreachable!("found done above")
+                };
+                return Some((id, result));
+            }
+            if self.in_flight.is_empty() {
+                return None;
             }
             let ready: Vec<usize> = {
-                let pollables: Vec<Pollable> = pending
+                let pollables: Vec<Pollable> = self
+                    .in_flight
                     .iter()
-                    .map(|&i| match &states[i] {
+                    .map(|(_, _, state)| match state {
                         InFlight::Waiting { future } => future.subscribe(),
                         InFlight::Reading { stream, .. } => stream.subscribe(),
-                        InFlight::Done(_) => unreachable!("filtered out above"),
+                        InFlight::Done(_) => unreachable!("none is done here"),
                     })
                     .collect();
                 let refs: Vec<&Pollable> = pollables.iter().collect();
-                poll::poll(&refs)
-                    .into_iter()
-                    .map(|index| pending[index as usize])
-                    .collect()
+                poll::poll(&refs).into_iter().map(|i| i as usize).collect()
                 // Pollables are children of the futures and streams: dropped here,
                 // before `advance` may drop their parents.
             };
             for index in ready {
-                let state = std::mem::replace(
-                    &mut states[index],
+                let (_, authority, state) = &mut self.in_flight[index];
+                let current = std::mem::replace(
+                    state,
                     InFlight::Done(Err(TransportError::Other(String::new()))),
                 );
-                states[index] = advance(state, &requests[index]);
+                *state = advance(current, authority);
             }
         }
-        states
-            .into_iter()
-            .map(|state| match state {
-                InFlight::Done(result) => result,
-                _ => Err(TransportError::Other("request left unfinished".into())),
-            })
-            .collect()
+    }
+
+    fn cancel_all(&mut self) {
+        // Dropping a future or a body abandons its request.
+        self.in_flight.clear();
     }
 
     fn now(&mut self) -> Duration {
@@ -119,7 +137,7 @@ impl Transport for WasiTransport {
 
 impl WasiTransport {
     /// Builds and sends one request; the response arrives on the returned future.
-    fn start(&self, request: &HttpRequest) -> Result<FutureIncomingResponse, TransportError> {
+    fn send(&self, request: &HttpRequest) -> Result<FutureIncomingResponse, TransportError> {
         let other = |what: &str| TransportError::Other(format!("cannot build request: {what}"));
         let entries: Vec<(String, Vec<u8>)> = request
             .headers
@@ -145,7 +163,7 @@ impl WasiTransport {
             .set_path_with_query(Some(&request.path_and_query))
             .map_err(|()| other("path"))?;
         let body = outgoing.body().map_err(|()| other("body"))?;
-        OutgoingBody::finish(body, None).map_err(|e| map_error_code(e, request))?;
+        OutgoingBody::finish(body, None).map_err(|e| map_error_code(e, &request.authority))?;
 
         let options = RequestOptions::new();
         let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
@@ -153,19 +171,20 @@ impl WasiTransport {
         let _ = options.set_connect_timeout(Some(nanos(self.timeouts.connect)));
         let _ = options.set_first_byte_timeout(Some(nanos(self.timeouts.first_byte)));
         let _ = options.set_between_bytes_timeout(Some(nanos(self.timeouts.between_bytes)));
-        outgoing_handler::handle(outgoing, Some(options)).map_err(|e| map_error_code(e, request))
+        outgoing_handler::handle(outgoing, Some(options))
+            .map_err(|e| map_error_code(e, &request.authority))
     }
 }
 
 /// Moves one request a step forward after its pollable fired.
-fn advance(state: InFlight, request: &HttpRequest) -> InFlight {
+fn advance(state: InFlight, authority: &str) -> InFlight {
     match state {
         InFlight::Waiting { future } => match future.get() {
             None => InFlight::Waiting { future },
             Some(Err(())) => {
                 InFlight::Done(Err(TransportError::Other("response already taken".into())))
             }
-            Some(Ok(Err(code))) => InFlight::Done(Err(map_error_code(code, request))),
+            Some(Ok(Err(code))) => InFlight::Done(Err(map_error_code(code, authority))),
             Some(Ok(Ok(response))) => {
                 let status = response.status();
                 let headers = response
@@ -228,7 +247,7 @@ fn advance(state: InFlight, request: &HttpRequest) -> InFlight {
                     Err(StreamError::LastOperationFailed(error)) => {
                         let detail = error.to_debug_string();
                         let result = match wasip2::http::types::http_error_code(&error) {
-                            Some(code) => map_error_code(code, request),
+                            Some(code) => map_error_code(code, authority),
                             // The host's size cap can arrive without its error code.
                             None if detail.contains("body size") => {
                                 TransportError::TooLarge(format!("body read failed: {detail}"))
@@ -262,10 +281,10 @@ fn advance(state: InFlight, request: &HttpRequest) -> InFlight {
     }
 }
 
-fn map_error_code(code: ErrorCode, request: &HttpRequest) -> TransportError {
+fn map_error_code(code: ErrorCode, authority: &str) -> TransportError {
     match code {
         ErrorCode::HttpRequestDenied => TransportError::Denied {
-            authority: request.authority.clone(),
+            authority: authority.to_owned(),
         },
         ErrorCode::ConnectionTimeout
         | ErrorCode::ConnectionReadTimeout

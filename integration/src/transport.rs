@@ -108,9 +108,15 @@ pub trait Logger {
 
 /// HTTP, clocks and randomness.
 pub trait Transport {
-    /// Sends every request concurrently and waits for all of them; results come back in
-    /// the order of `requests`. The caller bounds how many it passes at once.
-    fn send_all(&mut self, requests: &[HttpRequest]) -> Vec<Result<HttpResponse, TransportError>>;
+    /// Starts a request, named `id` by the caller; it stays in flight until
+    /// [`Transport::next_response`] hands back its outcome. The caller bounds how many
+    /// are in flight at once.
+    fn start(&mut self, id: u64, request: &HttpRequest);
+    /// Waits until any request in flight is done and returns its id and outcome;
+    /// `None` when nothing is in flight.
+    fn next_response(&mut self) -> Option<(u64, Result<HttpResponse, TransportError>)>;
+    /// Abandons every request still in flight.
+    fn cancel_all(&mut self);
     /// Time since an arbitrary fixed point (monotonic).
     fn now(&mut self) -> Duration;
     /// Blocks for `duration`.
