@@ -9,7 +9,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use serde_json::{Map, Number, Value};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
 
 use crate::bindings::{
     Entity, GraphError, MappedRelationship, MappingDirection, Property, PropertyValue, Relationship,
@@ -367,13 +369,15 @@ impl GraphStore {
         None
     }
 
-    /// Stores a validated entity; `raw` is its raw data, parsed.
-    fn store_entity(&mut self, mut entity: Entity, mut raw: Option<Value>) -> std::io::Result<()> {
+    /// Stores a validated entity; `raw` is its raw data, checked JSON.
+    fn store_entity(
+        &mut self,
+        mut entity: Entity,
+        mut raw: Option<Box<RawValue>>,
+    ) -> std::io::Result<()> {
         if !self.redactor.is_empty() {
             self.redactor.scrub_properties(&mut entity.properties);
-            if let Some(raw) = &mut raw {
-                self.redactor.scrub_value(raw);
-            }
+            raw = raw.map(|raw| self.redactor.scrub_raw(raw));
         }
         let key: Arc<str> = Arc::from(entity.key.as_str());
         let class_set = self.intern_classes(&entity.classes);
@@ -383,13 +387,14 @@ impl GraphStore {
                 .or_default()
                 .push(key.clone());
         }
-        let entity_type = entity.type_.clone();
-        let location = self.sink.write(
-            &self.step,
-            ObjectKind::Entity,
-            &entity_type,
-            entity_to_json(entity, raw),
-        )?;
+        let object = to_raw(&JsonEntity {
+            entity: &entity,
+            raw: raw.as_deref(),
+        })?;
+        let entity_type = entity.type_;
+        let location = self
+            .sink
+            .write(&self.step, ObjectKind::Entity, &entity_type, object)?;
         self.keys.insert(
             key.clone(),
             KeyEntry::Entity {
@@ -419,13 +424,14 @@ impl GraphStore {
         mut properties: Vec<Property>,
     ) -> std::io::Result<()> {
         self.redactor.scrub_properties(&mut properties);
-        let mut object = Map::new();
-        object.insert("_key".into(), Value::String(key.clone()));
-        object.insert("_type".into(), Value::String(relationship_type.clone()));
-        object.insert("_class".into(), Value::String(class));
-        object.insert("_fromEntityKey".into(), Value::String(from_key));
-        object.insert("_toEntityKey".into(), Value::String(to_key));
-        insert_properties(&mut object, properties);
+        let object = to_raw(&JsonRelationship {
+            key: &key,
+            relationship_type: &relationship_type,
+            class: &class,
+            from_key: &from_key,
+            to_key: &to_key,
+            properties: &properties,
+        })?;
         self.sink.write(
             &self.step,
             ObjectKind::Relationship,
@@ -515,15 +521,16 @@ fn validate_classes(key: &str, classes: &[String]) -> Result<(), GraphError> {
     Ok(())
 }
 
-/// Checks an entity; returns its raw data parsed.
-fn validate_entity(entity: &Entity) -> Result<Option<Value>, GraphError> {
+/// Checks an entity; returns its raw data as checked JSON text (written out as
+/// received, never rebuilt).
+fn validate_entity(entity: &Entity) -> Result<Option<Box<RawValue>>, GraphError> {
     validate_common(&entity.key, &entity.type_, &entity.properties)?;
     validate_classes(&entity.key, &entity.classes)?;
     entity
         .raw_data
         .as_deref()
         .map(|raw| {
-            serde_json::from_str(raw)
+            serde_json::from_str::<Box<RawValue>>(raw)
                 .map_err(|_| invalid(&entity.key, "raw-data is not valid JSON"))
         })
         .transpose()
@@ -569,51 +576,85 @@ fn validate_mapped(mapped: &MappedRelationship) -> Result<(), GraphError> {
     Ok(())
 }
 
-fn property_to_json(value: PropertyValue) -> Value {
-    match value {
-        PropertyValue::Null => Value::Null,
-        PropertyValue::Boolean(b) => Value::Bool(b),
-        PropertyValue::Integer(i) => Value::Number(i.into()),
-        PropertyValue::Float(f) => Number::from_f64(f).map_or(Value::Null, Value::Number),
-        PropertyValue::Text(s) => Value::String(s),
-        PropertyValue::TextList(list) => {
-            Value::Array(list.into_iter().map(Value::String).collect())
-        }
-        PropertyValue::IntegerList(list) => {
-            Value::Array(list.into_iter().map(|i| Value::Number(i.into())).collect())
-        }
-        PropertyValue::BooleanList(list) => {
-            Value::Array(list.into_iter().map(Value::Bool).collect())
+/// A property value as JSON.
+struct JsonProperty<'a>(&'a PropertyValue);
+
+impl Serialize for JsonProperty<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            PropertyValue::Null => serializer.serialize_unit(),
+            PropertyValue::Boolean(b) => serializer.serialize_bool(*b),
+            PropertyValue::Integer(i) => serializer.serialize_i64(*i),
+            // Validated finite when the batch was accepted.
+            PropertyValue::Float(f) => serializer.serialize_f64(*f),
+            PropertyValue::Text(s) => serializer.serialize_str(s),
+            PropertyValue::TextList(list) => list.serialize(serializer),
+            PropertyValue::IntegerList(list) => list.serialize(serializer),
+            PropertyValue::BooleanList(list) => list.serialize(serializer),
         }
     }
 }
 
-fn insert_properties(object: &mut Map<String, Value>, properties: Vec<Property>) {
-    for property in properties {
-        object.insert(property.name, property_to_json(property.value));
+/// The J1 JSON form of an entity, serialized straight from the WIT record.
+struct JsonEntity<'a> {
+    entity: &'a Entity,
+    raw: Option<&'a RawValue>,
+}
+
+impl Serialize for JsonEntity<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        /// `{"name": "default", "rawData": ...}`.
+        struct RawData<'a>(&'a RawValue);
+        impl Serialize for RawData<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let mut map = serializer.serialize_map(Some(2))?;
+                map.serialize_entry("name", "default")?;
+                map.serialize_entry("rawData", self.0)?;
+                map.end()
+            }
+        }
+        let entity = self.entity;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("_key", &entity.key)?;
+        map.serialize_entry("_type", &entity.type_)?;
+        map.serialize_entry("_class", &entity.classes)?;
+        for property in &entity.properties {
+            map.serialize_entry(&property.name, &JsonProperty(&property.value))?;
+        }
+        if let Some(raw) = self.raw {
+            map.serialize_entry("_rawData", &[RawData(raw)])?;
+        }
+        map.end()
     }
 }
 
-/// The J1 JSON form of an entity (its `raw_data` already parsed into `raw`).
-fn entity_to_json(entity: Entity, raw: Option<Value>) -> Map<String, Value> {
-    let mut object = Map::new();
-    object.insert("_key".into(), Value::String(entity.key));
-    object.insert("_type".into(), Value::String(entity.type_));
-    object.insert(
-        "_class".into(),
-        Value::Array(entity.classes.into_iter().map(Value::String).collect()),
-    );
-    insert_properties(&mut object, entity.properties);
-    if let Some(raw) = raw {
-        let mut default = Map::new();
-        default.insert("name".into(), Value::String("default".into()));
-        default.insert("rawData".into(), raw);
-        object.insert(
-            "_rawData".into(),
-            Value::Array(vec![Value::Object(default)]),
-        );
+/// The J1 JSON form of a direct relationship.
+struct JsonRelationship<'a> {
+    key: &'a str,
+    relationship_type: &'a str,
+    class: &'a str,
+    from_key: &'a str,
+    to_key: &'a str,
+    properties: &'a [Property],
+}
+
+impl Serialize for JsonRelationship<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("_key", self.key)?;
+        map.serialize_entry("_type", self.relationship_type)?;
+        map.serialize_entry("_class", self.class)?;
+        map.serialize_entry("_fromEntityKey", self.from_key)?;
+        map.serialize_entry("_toEntityKey", self.to_key)?;
+        for property in self.properties {
+            map.serialize_entry(&property.name, &JsonProperty(&property.value))?;
+        }
+        map.end()
     }
-    object
+}
+
+fn to_raw(value: &impl Serialize) -> std::io::Result<Box<RawValue>> {
+    serde_json::value::to_raw_value(value).map_err(std::io::Error::other)
 }
 
 /// The WIT form of an entity read back from its J1 JSON.

@@ -14,6 +14,7 @@ use std::fs;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 /// Objects per file, as the J1 integration SDK writes them.
@@ -44,13 +45,13 @@ impl ObjectKind {
 
 /// A destination for graph objects. Files today; an upload to J1 or a queue later.
 pub trait GraphSink: Send {
-    /// Stores one object of `object_type`, emitted by `step`.
+    /// Stores one object of `object_type`, emitted by `step`, as serialized JSON.
     fn write(
         &mut self,
         step: &str,
         kind: ObjectKind,
         object_type: &str,
-        object: Map<String, Value>,
+        object: Box<RawValue>,
     ) -> io::Result<Location>;
     /// Reads back an object written earlier.
     fn read(&mut self, location: Location) -> io::Result<Option<Map<String, Value>>>;
@@ -60,7 +61,7 @@ pub trait GraphSink: Send {
 
 struct Buffer {
     file: u32,
-    objects: Vec<Value>,
+    objects: Vec<Box<RawValue>>,
 }
 
 /// The J1 integration-SDK layout under `DIR/graph`.
@@ -100,16 +101,20 @@ impl FileSink {
         self
     }
 
-    fn write_file(&self, file: u32, objects: Vec<Value>) -> io::Result<()> {
+    /// Writes `{"<kind>": [...]}` with one object a line: valid JSON, and still easy
+    /// to read and grep.
+    fn write_file(&self, file: u32, objects: Vec<Box<RawValue>>) -> io::Result<()> {
         let (path, kind) = &self.files[file as usize];
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent)?;
         }
-        let mut document = Map::new();
-        document.insert(kind.dir().to_owned(), Value::Array(objects));
         let mut writer = BufWriter::new(fs::File::create(path)?);
-        serde_json::to_writer_pretty(&mut writer, &document)?;
-        writer.write_all(b"\n")?;
+        write!(writer, "{{\"{}\": [", kind.dir())?;
+        for (index, object) in objects.iter().enumerate() {
+            writer.write_all(if index == 0 { b"\n" } else { b",\n" })?;
+            writer.write_all(object.get().as_bytes())?;
+        }
+        writer.write_all(b"\n]}\n")?;
         writer.flush()
     }
 }
@@ -120,7 +125,7 @@ impl GraphSink for FileSink {
         step: &str,
         kind: ObjectKind,
         object_type: &str,
-        object: Map<String, Value>,
+        object: Box<RawValue>,
     ) -> io::Result<Location> {
         let buffer_key = (step.to_owned(), kind, object_type.to_owned());
         if !self.open.contains_key(&buffer_key) {
@@ -146,7 +151,7 @@ impl GraphSink for FileSink {
             file: buffer.file,
             index: buffer.objects.len() as u32,
         };
-        buffer.objects.push(Value::Object(object));
+        buffer.objects.push(object);
         if buffer.objects.len() >= self.per_file {
             let full = self.open.remove(&buffer_key).expect("present");
             self.pending.remove(&full.file);
@@ -161,7 +166,14 @@ impl GraphSink for FileSink {
             _ => None,
         };
         if let Some(buffer_key) = self.pending.get(&location.file) {
-            return Ok(self.open.get(buffer_key).and_then(|b| pick(&b.objects)));
+            let raw = self
+                .open
+                .get(buffer_key)
+                .and_then(|b| b.objects.get(location.index as usize));
+            return Ok(match raw {
+                Some(raw) => serde_json::from_str(raw.get())?,
+                None => None,
+            });
         }
         let Some((path, kind)) = self.files.get(location.file as usize) else {
             return Ok(None);
@@ -200,13 +212,7 @@ pub fn write_json_atomically(path: &Path, value: &impl serde::Serialize) -> io::
 pub struct NullSink;
 
 impl GraphSink for NullSink {
-    fn write(
-        &mut self,
-        _: &str,
-        _: ObjectKind,
-        _: &str,
-        _: Map<String, Value>,
-    ) -> io::Result<Location> {
+    fn write(&mut self, _: &str, _: ObjectKind, _: &str, _: Box<RawValue>) -> io::Result<Location> {
         Ok(Location { file: 0, index: 0 })
     }
 
@@ -223,10 +229,8 @@ impl GraphSink for NullSink {
 mod tests {
     use super::*;
 
-    fn object(key: &str) -> Map<String, Value> {
-        let mut map = Map::new();
-        map.insert("_key".into(), Value::String(key.into()));
-        map
+    fn object(key: &str) -> Box<RawValue> {
+        RawValue::from_string(format!("{{\"_key\":\"{key}\"}}")).unwrap()
     }
 
     fn files_under(dir: &Path) -> Vec<PathBuf> {

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use serde_json::value::RawValue;
 use wasmtime::component::Linker;
 
 use crate::bindings::secgraph::integration::{graph, limits, log, progress, types};
@@ -58,6 +59,24 @@ impl Redactor {
                 }
                 _ => {}
             }
+        }
+    }
+
+    /// Scrubs JSON text. Only when a secret may be inside (it appears as is, or the
+    /// text has escapes that could spell it) is the value parsed and rebuilt.
+    pub fn scrub_raw(&self, raw: Box<RawValue>) -> Box<RawValue> {
+        let text = raw.get();
+        let suspicious =
+            text.contains('\\') || self.secrets.iter().any(|s| text.contains(s.as_str()));
+        if !suspicious {
+            return raw;
+        }
+        match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(mut value) => {
+                self.scrub_value(&mut value);
+                serde_json::value::to_raw_value(&value).unwrap_or(raw)
+            }
+            Err(_) => raw,
         }
     }
 
