@@ -16,6 +16,7 @@ fn main() {
         "integration/Cargo.toml",
         "wit",
         "Cargo.lock",
+        "Cargo.toml",
         "host/guest_build.rs",
     ] {
         println!(

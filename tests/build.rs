@@ -14,6 +14,7 @@ fn main() {
         "tests/hostile-guest",
         "wit",
         "Cargo.lock",
+        "Cargo.toml",
         "host/guest_build.rs",
     ] {
         println!(

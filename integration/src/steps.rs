@@ -275,27 +275,27 @@ impl<H: Host> StepRun<'_, H> {
             let list = ListRequest::users(account.org_header());
             client.for_each_page(&list, |page| {
                 done += page.items.len() as u64;
-                let total = page.total;
-                let converting = Instant::now();
-                let mut batch = Batch::default();
-                for item in &page.items {
-                    let entity = user::user_entity(item, &self.config.base_url)
-                        .map_err(|e| convert_failure(&list.path, e))?;
-                    if self.host.has_key(&entity.key) {
-                        self.skip_duplicate(&entity.key);
-                        continue;
+                let config = self.config;
+                let entities = self.convert_page(&list.path, &page.items, |item| {
+                    user::user_entity(item, &config.base_url)
+                })?;
+                let entities = self.unseen(entities);
+                let (batch, spent) = timed(|| {
+                    let mut batch = Batch::default();
+                    for entity in entities {
+                        batch
+                            .relationships
+                            .push(account::account_has(&account.id, &entity));
+                        if let Some(mapping) = employee::employee_mapping(&entity) {
+                            batch.mapped.push(mapping);
+                        }
+                        batch.entities.push(entity);
                     }
                     batch
-                        .relationships
-                        .push(account::account_has(&account.id, &entity));
-                    if let Some(mapping) = employee::employee_mapping(&entity) {
-                        batch.mapped.push(mapping);
-                    }
-                    batch.entities.push(entity);
-                }
-                self.convert_time += converting.elapsed();
+                });
+                self.convert_time += spent;
                 self.add(batch)?;
-                self.host.progress(self.step_id, done, total);
+                self.host.progress(self.step_id, done, page.total);
                 Ok(())
             })?;
         }
@@ -310,22 +310,13 @@ impl<H: Host> StepRun<'_, H> {
             let list = ListRequest::user_groups(account.org_header());
             let mut ids = Vec::new();
             client.for_each_page(&list, |page| {
-                let converting = Instant::now();
-                let mut batch = Batch::default();
-                for item in &page.items {
-                    let entity = group::group_entity(item, &self.config.base_url)
-                        .map_err(|e| convert_failure(&list.path, e))?;
-                    if self.host.has_key(&entity.key) {
-                        self.skip_duplicate(&entity.key);
-                        continue;
-                    }
-                    ids.push(entity.key.clone());
-                    batch
-                        .relationships
-                        .push(account::account_has(&account.id, &entity));
-                    batch.entities.push(entity);
-                }
-                self.convert_time += converting.elapsed();
+                let config = self.config;
+                let entities = self.convert_page(&list.path, &page.items, |item| {
+                    group::group_entity(item, &config.base_url)
+                })?;
+                let entities = self.unseen(entities);
+                let (batch, spent) = timed(|| account_batch(&account.id, entities, &mut ids));
+                self.convert_time += spent;
                 self.add(batch)?;
                 self.host
                     .progress(self.step_id, ids.len() as u64, page.total);
@@ -351,24 +342,26 @@ impl<H: Host> StepRun<'_, H> {
         let mut pages = 0;
         let outcomes = client.for_each_page_of_many(&lists, |index, page| {
             let group_id = &group_ids[index];
-            let converting = Instant::now();
-            let mut batch = Batch::default();
-            let mut seen = HashSet::new();
-            for item in &page.items {
-                let member = group::member_user_id(item)
-                    .map_err(|e| convert_failure(&lists[index].path, e))?;
-                let Some(user_id) = member else {
-                    continue;
-                };
-                let edge = group::group_has_user(group_id, &user_id);
-                // The members route cannot be sorted, so a member may show up on two
-                // pages: skip edges already stored or already in this batch.
-                if !seen.insert(user_id) || self.host.has_key(&edge.key) {
-                    continue;
+            let (edges, spent) = timed(|| {
+                let mut seen = HashSet::new();
+                let mut edges = Vec::new();
+                for item in &page.items {
+                    let member = group::member_user_id(item)
+                        .map_err(|e| convert_failure(&lists[index].path, e))?;
+                    // The members route cannot be sorted, so a member may show up twice.
+                    if let Some(user_id) = member
+                        && seen.insert(user_id.clone())
+                    {
+                        edges.push(group::group_has_user(group_id, &user_id));
+                    }
                 }
-                batch.relationships.push(edge);
-            }
-            self.convert_time += converting.elapsed();
+                Ok::<_, IntegrationError>(edges)
+            });
+            self.convert_time += spent;
+            let batch = Batch {
+                relationships: self.unseen_edges(edges?),
+                ..Batch::default()
+            };
             self.add(batch)?;
             pages += 1;
             self.host.progress(self.step_id, pages, None);
@@ -385,22 +378,13 @@ impl<H: Host> StepRun<'_, H> {
             let list = ListRequest::applications(account.org_header());
             let mut ids = Vec::new();
             client.for_each_page(&list, |page| {
-                let converting = Instant::now();
-                let mut batch = Batch::default();
-                for item in &page.items {
-                    let entity = application::application_entity(item, &self.config.base_url)
-                        .map_err(|e| convert_failure(&list.path, e))?;
-                    if self.host.has_key(&entity.key) {
-                        self.skip_duplicate(&entity.key);
-                        continue;
-                    }
-                    ids.push(entity.key.clone());
-                    batch
-                        .relationships
-                        .push(account::account_has(&account.id, &entity));
-                    batch.entities.push(entity);
-                }
-                self.convert_time += converting.elapsed();
+                let config = self.config;
+                let entities = self.convert_page(&list.path, &page.items, |item| {
+                    application::application_entity(item, &config.base_url)
+                })?;
+                let entities = self.unseen(entities);
+                let (batch, spent) = timed(|| account_batch(&account.id, entities, &mut ids));
+                self.convert_time += spent;
                 self.add(batch)?;
                 self.host
                     .progress(self.step_id, ids.len() as u64, page.total);
@@ -435,35 +419,80 @@ impl<H: Host> StepRun<'_, H> {
         let mut pages = 0;
         let outcomes = client.for_each_page_of_many(&lists, |index, page: Page| {
             let (app_id, assignee) = &targets[index];
-            let converting = Instant::now();
-            let mut batch = Batch::default();
-            let mut seen = HashSet::new();
-            for item in &page.items {
-                let binding = application::binding(item)
-                    .map_err(|e| convert_failure(&lists[index].path, e))?;
-                let Some(binding) = binding else {
-                    continue;
-                };
-                let edge = match assignee {
-                    Assignee::User => {
-                        application::user_assigned_application(&binding.id, app_id, binding.direct)
+            let (edges, spent) = timed(|| {
+                let mut seen = HashSet::new();
+                let mut edges = Vec::new();
+                for item in &page.items {
+                    let binding = application::binding(item)
+                        .map_err(|e| convert_failure(&lists[index].path, e))?;
+                    let Some(binding) = binding else {
+                        continue;
+                    };
+                    if !seen.insert(binding.id.clone()) {
+                        continue;
                     }
-                    Assignee::Group => {
-                        application::group_assigned_application(&binding.id, app_id, binding.direct)
-                    }
-                };
-                if !seen.insert(binding.id) || self.host.has_key(&edge.key) {
-                    continue;
+                    edges.push(match assignee {
+                        Assignee::User => application::user_assigned_application(
+                            &binding.id,
+                            app_id,
+                            binding.direct,
+                        ),
+                        Assignee::Group => application::group_assigned_application(
+                            &binding.id,
+                            app_id,
+                            binding.direct,
+                        ),
+                    });
                 }
-                batch.relationships.push(edge);
-            }
-            self.convert_time += converting.elapsed();
+                Ok::<_, IntegrationError>(edges)
+            });
+            self.convert_time += spent;
+            let batch = Batch {
+                relationships: self.unseen_edges(edges?),
+                ..Batch::default()
+            };
             self.add(batch)?;
             pages += 1;
             self.host.progress(self.step_id, pages, None);
             Ok(())
         })?;
         self.settle(&lists, outcomes)
+    }
+
+    /// Converts a page's records, timing only the conversion. A record that cannot be
+    /// read fails the step (see [`convert_failure`]).
+    fn convert_page<T>(
+        &mut self,
+        endpoint: &str,
+        items: &[Object],
+        convert: impl Fn(&Object) -> Result<T, ConvertError>,
+    ) -> Result<Vec<T>, IntegrationError> {
+        let (converted, spent) =
+            timed(|| items.iter().map(&convert).collect::<Result<Vec<_>, _>>());
+        self.convert_time += spent;
+        converted.map_err(|e| convert_failure(endpoint, e))
+    }
+
+    /// Entities not in the graph yet: a list that shifts while it is paged can hand
+    /// out a record twice.
+    fn unseen(&mut self, entities: Vec<Entity>) -> Vec<Entity> {
+        let mut fresh = Vec::with_capacity(entities.len());
+        for entity in entities {
+            if self.host.has_key(&entity.key) {
+                self.skip_duplicate(&entity.key);
+            } else {
+                fresh.push(entity);
+            }
+        }
+        fresh
+    }
+
+    /// Edges not in the graph yet (an unsortable list can repeat a member across pages).
+    fn unseen_edges(&self, edges: Vec<Relationship>) -> Vec<Relationship> {
+        edges
+            .into_iter()
+            .filter(|edge| !self.host.has_key(&edge.key))
+            .collect()
     }
 
     /// Adds one page's objects; counts relationships the host dropped as skipped.
@@ -559,6 +588,26 @@ impl<H: Host> StepRun<'_, H> {
             None => Ok(Vec::new()),
         }
     }
+}
+
+/// Runs `f` and measures it.
+fn timed<R>(f: impl FnOnce() -> R) -> (R, Duration) {
+    let started = Instant::now();
+    let result = f();
+    (result, started.elapsed())
+}
+
+/// Entities of one account and their `HAS` edges; records their ids.
+fn account_batch(account_id: &str, entities: Vec<Entity>, ids: &mut Vec<String>) -> Batch {
+    let mut batch = Batch::default();
+    for entity in entities {
+        ids.push(entity.key.clone());
+        batch
+            .relationships
+            .push(account::account_has(account_id, &entity));
+        batch.entities.push(entity);
+    }
+    batch
 }
 
 #[derive(Debug, Clone, Copy)]
