@@ -13,6 +13,7 @@ use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::config::Config;
 use crate::convert::Object;
@@ -111,9 +112,11 @@ impl ListRequest {
 }
 
 /// One page of a list.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Page {
     pub items: Vec<Object>,
+    /// Each item's JSON text as received, in the same order.
+    pub raw: Vec<Box<RawValue>>,
     /// The list's total, when the API reported one.
     pub total: Option<u64>,
 }
@@ -163,6 +166,7 @@ struct ListProgress {
 enum Attempt {
     Page {
         items: Vec<Object>,
+        raw: Vec<Box<RawValue>>,
         total: Option<u64>,
     },
     Retry {
@@ -303,7 +307,7 @@ impl<'a, T: Transport> Client<'a, T> {
             self.stats.requests += 1;
             let list = &lists[page.list];
             match self.judge(list, &page, response) {
-                Attempt::Page { items, total } => {
+                Attempt::Page { items, raw, total } => {
                     let state = &mut progress[page.list];
                     state.in_flight -= 1;
                     if total.is_some() {
@@ -315,6 +319,7 @@ impl<'a, T: Transport> Client<'a, T> {
                             page.list,
                             Page {
                                 items,
+                                raw,
                                 total: state.total,
                             },
                         )?;
@@ -495,7 +500,11 @@ impl<'a, T: Transport> Client<'a, T> {
             let parsed = parse_page(list.envelope, &response);
             self.parse_time += parsing.elapsed();
             return match parsed {
-                Ok((items, total)) => Attempt::Page { items, total },
+                Ok(page) => Attempt::Page {
+                    items: page.objects,
+                    raw: page.raw,
+                    total: page.total,
+                },
                 Err(message) => {
                     Attempt::Failed(IntegrationError::invalid_response(endpoint, message))
                 }
@@ -542,7 +551,72 @@ impl<'a, T: Transport> Client<'a, T> {
 }
 
 /// Items and total of a list response, or what is wrong with it.
-fn parse_page(
+/// A v1 list body, read without building a tree of its records.
+#[derive(serde::Deserialize)]
+struct V1Page {
+    #[serde(rename = "totalCount", default)]
+    total_count: Option<u64>,
+    results: Vec<Box<RawValue>>,
+}
+
+/// Records, their JSON text as received (kept for raw data, never re-serialized),
+/// and the total of a list response; or what is wrong with it.
+fn parse_page(envelope: Envelope, response: &HttpResponse) -> Result<ParsedPage, String> {
+    let fast = match envelope {
+        Envelope::V1 => serde_json::from_slice::<V1Page>(&response.body)
+            .ok()
+            .map(|page| (page.results, page.total_count)),
+        Envelope::V2 => serde_json::from_slice::<Vec<Box<RawValue>>>(&response.body)
+            .ok()
+            .map(|items| (items, None)),
+    };
+    // Anything unexpected takes the slow path, which says what is wrong.
+    let Some((raw, v1_total)) = fast else {
+        return Err(diagnose_page(envelope, response)
+            .err()
+            .unwrap_or_else(|| "unreadable list response".to_owned()));
+    };
+    let total = match envelope {
+        Envelope::V1 => v1_total,
+        Envelope::V2 => match response.header("x-total-count") {
+            None => None,
+            Some(value) => Some(
+                value
+                    .trim()
+                    .parse::<u64>()
+                    .map_err(|_| format!("x-total-count {value:?} is not a number"))?,
+            ),
+        },
+    };
+    let mut objects = Vec::with_capacity(raw.len());
+    for (index, item) in raw.iter().enumerate() {
+        match serde_json::from_str::<Value>(item.get()) {
+            Ok(Value::Object(object)) => objects.push(object),
+            Ok(other) => {
+                return Err(format!(
+                    "item {index} is {}, expected an object",
+                    kind(&other)
+                ));
+            }
+            Err(error) => return Err(format!("item {index} is not JSON ({error})")),
+        }
+    }
+    Ok(ParsedPage {
+        objects,
+        raw,
+        total,
+    })
+}
+
+/// A list response, read.
+struct ParsedPage {
+    objects: Vec<Object>,
+    raw: Vec<Box<RawValue>>,
+    total: Option<u64>,
+}
+
+/// Reads a list response the slow way, to say precisely what is wrong with it.
+fn diagnose_page(
     envelope: Envelope,
     response: &HttpResponse,
 ) -> Result<(Vec<Object>, Option<u64>), String> {

@@ -276,8 +276,8 @@ impl<H: Host> StepRun<'_, H> {
             client.for_each_page(&list, |page| {
                 done += page.items.len() as u64;
                 let config = self.config;
-                let entities = self.convert_page(&list.path, &page.items, |item| {
-                    user::user_entity(item, &config.base_url)
+                let entities = self.convert_page(&list.path, &page, |item, raw| {
+                    user::user_entity_from(item, raw, &config.base_url)
                 })?;
                 let entities = self.unseen(entities);
                 let (batch, spent) = timed(|| {
@@ -311,8 +311,8 @@ impl<H: Host> StepRun<'_, H> {
             let mut ids = Vec::new();
             client.for_each_page(&list, |page| {
                 let config = self.config;
-                let entities = self.convert_page(&list.path, &page.items, |item| {
-                    group::group_entity(item, &config.base_url)
+                let entities = self.convert_page(&list.path, &page, |item, raw| {
+                    group::group_entity_from(item, raw, &config.base_url)
                 })?;
                 let entities = self.unseen(entities);
                 let (batch, spent) = timed(|| account_batch(&account.id, entities, &mut ids));
@@ -379,7 +379,8 @@ impl<H: Host> StepRun<'_, H> {
             let mut ids = Vec::new();
             client.for_each_page(&list, |page| {
                 let config = self.config;
-                let entities = self.convert_page(&list.path, &page.items, |item| {
+                // Applications are rebuilt: their `config` (IdP keys) must go.
+                let entities = self.convert_page(&list.path, &page, |item, _| {
                     application::application_entity(item, &config.base_url)
                 })?;
                 let entities = self.unseen(entities);
@@ -464,11 +465,16 @@ impl<H: Host> StepRun<'_, H> {
     fn convert_page<T>(
         &mut self,
         endpoint: &str,
-        items: &[Object],
-        convert: impl Fn(&Object) -> Result<T, ConvertError>,
+        page: &Page,
+        convert: impl Fn(&Object, &str) -> Result<T, ConvertError>,
     ) -> Result<Vec<T>, IntegrationError> {
-        let (converted, spent) =
-            timed(|| items.iter().map(&convert).collect::<Result<Vec<_>, _>>());
+        let (converted, spent) = timed(|| {
+            page.items
+                .iter()
+                .zip(&page.raw)
+                .map(|(item, raw)| convert(item, raw.get()))
+                .collect::<Result<Vec<_>, _>>()
+        });
         self.convert_time += spent;
         converted.map_err(|e| convert_failure(endpoint, e))
     }

@@ -14,6 +14,17 @@ pub const GROUP_HAS_USER_TYPE: &str = "jumpcloud_group_has_user";
 
 /// Converts a user group. `console_url` is the configured base URL, for `webLink`.
 pub fn group_entity(group: &Object, console_url: &str) -> Result<Entity, ConvertError> {
+    let mut entity = group_entity_from(group, "", console_url)?;
+    entity.raw_data = raw_json(group);
+    Ok(entity)
+}
+
+/// [`group_entity`] with the raw data given as the JSON text the API sent.
+pub fn group_entity_from(
+    group: &Object,
+    raw: &str,
+    console_url: &str,
+) -> Result<Entity, ConvertError> {
     let record = Record::new("group", group);
     let id = record.id()?;
     // Every entity needs a name; JumpCloud requires one, the id covers a record without.
@@ -43,7 +54,7 @@ pub fn group_entity(group: &Object, console_url: &str) -> Result<Entity, Convert
         entity_type: GROUP_TYPE,
         classes: GROUP_CLASSES,
         properties: props.into_vec(),
-        raw_data: raw_json(group),
+        raw_data: Some(raw.to_owned()),
     })
 }
 

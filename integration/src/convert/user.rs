@@ -16,6 +16,18 @@ pub const USER_CLASSES: &[&str] = &["User"];
 
 /// Converts a system user. `console_url` is the configured base URL, for `webLink`.
 pub fn user_entity(user: &Object, console_url: &str) -> Result<Entity, ConvertError> {
+    let mut entity = user_entity_from(user, "", console_url)?;
+    entity.raw_data = raw_json(user);
+    Ok(entity)
+}
+
+/// [`user_entity`] with the raw data given as the JSON text the API sent (no
+/// re-serialization: the client keeps each record's text).
+pub fn user_entity_from(
+    user: &Object,
+    raw: &str,
+    console_url: &str,
+) -> Result<Entity, ConvertError> {
     let record = Record::new("user", user);
     let id = record.id()?;
     let mut props = Properties::default();
@@ -36,7 +48,7 @@ pub fn user_entity(user: &Object, console_url: &str) -> Result<Entity, ConvertEr
         entity_type: USER_TYPE,
         classes: USER_CLASSES,
         properties: props.into_vec(),
-        raw_data: raw_json(user),
+        raw_data: Some(raw.to_owned()),
     })
 }
 
