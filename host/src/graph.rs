@@ -472,7 +472,6 @@ fn validate_common(
     if object_type.chars().count() < MIN_TYPE_LEN {
         return Err(invalid(key, "_type must have at least 3 characters"));
     }
-    let mut names = HashSet::new();
     for property in properties {
         if !valid_property_name(&property.name) {
             return Err(invalid(
@@ -483,12 +482,6 @@ fn validate_common(
                 ),
             ));
         }
-        if !names.insert(property.name.as_str()) {
-            return Err(invalid(
-                key,
-                &format!("property {:?} is set twice", property.name),
-            ));
-        }
         if let PropertyValue::Float(f) = property.value
             && !f.is_finite()
         {
@@ -497,6 +490,12 @@ fn validate_common(
                 &format!("property {:?} is not a finite number", property.name),
             ));
         }
+    }
+    // Sorting a few dozen names is cheaper than hashing them, on every object.
+    let mut names: Vec<&str> = properties.iter().map(|p| p.name.as_str()).collect();
+    names.sort_unstable();
+    if let Some(pair) = names.windows(2).find(|pair| pair[0] == pair[1]) {
+        return Err(invalid(key, &format!("property {:?} is set twice", pair[0])));
     }
     Ok(())
 }
