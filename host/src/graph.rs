@@ -495,7 +495,10 @@ fn validate_common(
     let mut names: Vec<&str> = properties.iter().map(|p| p.name.as_str()).collect();
     names.sort_unstable();
     if let Some(pair) = names.windows(2).find(|pair| pair[0] == pair[1]) {
-        return Err(invalid(key, &format!("property {:?} is set twice", pair[0])));
+        return Err(invalid(
+            key,
+            &format!("property {:?} is set twice", pair[0]),
+        ));
     }
     Ok(())
 }

@@ -374,7 +374,7 @@ pub async fn run_job(
         .map_or(0, |d| d.as_millis() as u64);
     let order = step_order(&info.steps).map_err(JobError::BadPlugin)?;
     let redactor = Redactor::new(spec.config.secrets.clone());
-    let policy = Arc::new(spec.policy);
+    let policy = Arc::new(spec.policy.clone());
     let output_error = |source| JobError::Output {
         dir: spec.output_dir.display().to_string(),
         source,
@@ -382,17 +382,7 @@ pub async fn run_job(
 
     // Nothing is written until the plugin accepted the configuration: the graph store
     // of the run starts on a null sink and gets its files after `validate`.
-    let setup = RunSetup {
-        tenant: spec.tenant.clone(),
-        policy: policy.clone(),
-        graph: GraphStore::new(Box::new(crate::output::NullSink)),
-        log: GuestLog::new(
-            spec.tenant.clone(),
-            spec.config.secrets.clone(),
-            policy.max_log_lines,
-        ),
-        progress: spec.progress.clone(),
-    };
+    let setup = run_setup(&spec, &policy);
     let mut run = plugin.start(setup).await.map_err(JobError::Start)?;
     let config = &spec.config.entries;
 
@@ -591,6 +581,22 @@ pub async fn run_job(
     Ok(summary)
 }
 
+/// The store data of a run of `spec`, its graph on a null sink until the run has
+/// somewhere to write.
+fn run_setup(spec: &JobSpec, policy: &Arc<SandboxPolicy>) -> RunSetup {
+    RunSetup {
+        tenant: spec.tenant.clone(),
+        policy: policy.clone(),
+        graph: GraphStore::new(Box::new(crate::output::NullSink)),
+        log: GuestLog::new(
+            spec.tenant.clone(),
+            spec.config.secrets.clone(),
+            policy.max_log_lines,
+        ),
+        progress: spec.progress.clone(),
+    }
+}
+
 /// Why `validate` refused a tenant.
 #[derive(Debug)]
 pub enum ValidateError {
@@ -604,18 +610,8 @@ pub enum ValidateError {
 /// nothing.
 pub async fn validate_job(plugin: &Plugin, spec: JobSpec) -> Result<(), ValidateError> {
     let redactor = Redactor::new(spec.config.secrets.clone());
-    let policy = Arc::new(spec.policy);
-    let setup = RunSetup {
-        tenant: spec.tenant.clone(),
-        policy: policy.clone(),
-        graph: GraphStore::new(Box::new(crate::output::NullSink)),
-        log: GuestLog::new(
-            spec.tenant.clone(),
-            spec.config.secrets.clone(),
-            policy.max_log_lines,
-        ),
-        progress: spec.progress.clone(),
-    };
+    let policy = Arc::new(spec.policy.clone());
+    let setup = run_setup(&spec, &policy);
     let mut run = plugin.start(setup).await.map_err(|failure| {
         ValidateError::Rejected(ErrorReport::from_failure(&failure, &redactor))
     })?;

@@ -135,6 +135,10 @@ impl AccountRef {
 }
 
 const ACCOUNTS_DATA: &str = "accounts";
+/// Step data: the group ids of an organization (`groups/<org id>`).
+const GROUP_IDS: &str = "groups";
+/// Step data: the application ids of an organization.
+const APPLICATION_IDS: &str = "applications";
 
 fn ids_data_key(kind: &str, org_id: &str) -> String {
     format!("{kind}/{org_id}")
@@ -306,14 +310,30 @@ impl<H: Host> StepRun<'_, H> {
         &mut self,
         client: &mut Client<'_, T>,
     ) -> Result<(), IntegrationError> {
+        self.fetch_owned(
+            client,
+            GROUP_IDS,
+            ListRequest::user_groups,
+            |item, raw, config| group::group_entity_from(item, raw, &config.base_url),
+        )
+    }
+
+    /// Pages through a list of objects owned by each account (groups, applications):
+    /// adds them with their account's `HAS` edge, and keeps their ids for later steps.
+    fn fetch_owned<T: Transport>(
+        &mut self,
+        client: &mut Client<'_, T>,
+        kind: &str,
+        list_for: fn(Option<&str>) -> ListRequest,
+        convert: impl Fn(&Object, &str, &Config) -> Result<Entity, ConvertError>,
+    ) -> Result<(), IntegrationError> {
         for account in self.accounts()? {
-            let list = ListRequest::user_groups(account.org_header());
+            let list = list_for(account.org_header());
             let mut ids = Vec::new();
             client.for_each_page(&list, |page| {
                 let config = self.config;
-                let entities = self.convert_page(&list.path, &page, |item, raw| {
-                    group::group_entity_from(item, raw, &config.base_url)
-                })?;
+                let entities =
+                    self.convert_page(&list.path, &page, |item, raw| convert(item, raw, config))?;
                 let entities = self.unseen(entities);
                 let (batch, spent) = timed(|| account_batch(&account.id, entities, &mut ids));
                 self.convert_time += spent;
@@ -322,7 +342,7 @@ impl<H: Host> StepRun<'_, H> {
                     .progress(self.step_id, ids.len() as u64, page.total);
                 Ok(())
             })?;
-            self.store_ids("groups", &account.id, &ids)?;
+            self.store_ids(kind, &account.id, &ids)?;
         }
         Ok(())
     }
@@ -334,7 +354,7 @@ impl<H: Host> StepRun<'_, H> {
         let mut lists = Vec::new();
         let mut group_ids = Vec::new();
         for account in self.accounts()? {
-            for group_id in self.load_ids("groups", &account.id)? {
+            for group_id in self.load_ids(GROUP_IDS, &account.id)? {
                 lists.push(ListRequest::group_members(&group_id, account.org_header()));
                 group_ids.push(group_id);
             }
@@ -374,26 +394,13 @@ impl<H: Host> StepRun<'_, H> {
         &mut self,
         client: &mut Client<'_, T>,
     ) -> Result<(), IntegrationError> {
-        for account in self.accounts()? {
-            let list = ListRequest::applications(account.org_header());
-            let mut ids = Vec::new();
-            client.for_each_page(&list, |page| {
-                let config = self.config;
-                // Applications are rebuilt: their `config` (IdP keys) must go.
-                let entities = self.convert_page(&list.path, &page, |item, _| {
-                    application::application_entity(item, &config.base_url)
-                })?;
-                let entities = self.unseen(entities);
-                let (batch, spent) = timed(|| account_batch(&account.id, entities, &mut ids));
-                self.convert_time += spent;
-                self.add(batch)?;
-                self.host
-                    .progress(self.step_id, ids.len() as u64, page.total);
-                Ok(())
-            })?;
-            self.store_ids("applications", &account.id, &ids)?;
-        }
-        Ok(())
+        // Applications are rebuilt, not passed through: their `config` (IdP keys) must go.
+        self.fetch_owned(
+            client,
+            APPLICATION_IDS,
+            ListRequest::applications,
+            |item, _raw, config| application::application_entity(item, &config.base_url),
+        )
     }
 
     fn fetch_application_assignments<T: Transport>(
@@ -404,7 +411,7 @@ impl<H: Host> StepRun<'_, H> {
         let mut lists = Vec::new();
         let mut targets = Vec::new();
         for account in self.accounts()? {
-            for app_id in self.load_ids("applications", &account.id)? {
+            for app_id in self.load_ids(APPLICATION_IDS, &account.id)? {
                 lists.push(ListRequest::application_users(
                     &app_id,
                     account.org_header(),
