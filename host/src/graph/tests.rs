@@ -1,6 +1,7 @@
 //! Unit tests of the graph store.
 
 use super::*;
+use crate::output::Deferred;
 use serde_json::value::RawValue;
 
 use std::path::PathBuf;
@@ -36,15 +37,17 @@ impl GraphSink for RecordingSink {
         step: &str,
         kind: ObjectKind,
         object_type: &str,
-        object: Box<RawValue>,
+        object: Deferred,
     ) -> std::io::Result<Location> {
+        let json: Box<RawValue> = object()?;
         self.log.lock().unwrap().push(Written {
             step: step.to_owned(),
             kind,
             object_type: object_type.to_owned(),
-            object: serde_json::from_str(object.get()).expect("the store writes JSON objects"),
+            object: serde_json::from_str(json.get()).expect("the store writes JSON objects"),
         });
-        self.inner.write(step, kind, object_type, object)
+        self.inner
+            .write(step, kind, object_type, Box::new(move || Ok(json)))
     }
 
     fn read(&mut self, location: Location) -> std::io::Result<Option<Map<String, Value>>> {
