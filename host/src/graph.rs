@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 use crate::bindings::{
     Entity, GraphError, MappedRelationship, MappingDirection, Property, PropertyValue, Relationship,
 };
-use crate::output::{Deferred, GraphSink, Location, ObjectKind};
+use crate::output::{GraphSink, Location, ObjectKind};
 use crate::services::Redactor;
 
 /// The J1 minimum length of a `_key`.
@@ -387,13 +387,11 @@ impl GraphStore {
                 .or_default()
                 .push(key.clone());
         }
-        let entity_type = entity.type_.clone();
-        let object: Deferred = Box::new(move || {
-            to_raw(&JsonEntity {
-                entity: &entity,
-                raw: raw.as_deref(),
-            })
-        });
+        let object = to_raw(&JsonEntity {
+            entity: &entity,
+            raw: raw.as_deref(),
+        })?;
+        let entity_type = entity.type_;
         let location = self
             .sink
             .write(&self.step, ObjectKind::Entity, &entity_type, object)?;
@@ -426,25 +424,22 @@ impl GraphStore {
         mut properties: Vec<Property>,
     ) -> std::io::Result<()> {
         self.redactor.scrub_properties(&mut properties);
-        let stored_key: Arc<str> = Arc::from(key.as_str());
-        let object_type = relationship_type.clone();
-        let object: Deferred = Box::new(move || {
-            to_raw(&JsonRelationship {
-                key: &key,
-                relationship_type: &object_type,
-                class: &class,
-                from_key: &from_key,
-                to_key: &to_key,
-                properties: &properties,
-            })
-        });
+        let object = to_raw(&JsonRelationship {
+            key: &key,
+            relationship_type: &relationship_type,
+            class: &class,
+            from_key: &from_key,
+            to_key: &to_key,
+            properties: &properties,
+        })?;
         self.sink.write(
             &self.step,
             ObjectKind::Relationship,
             &relationship_type,
             object,
         )?;
-        self.keys.insert(stored_key, KeyEntry::Relationship);
+        self.keys
+            .insert(Arc::from(key.as_str()), KeyEntry::Relationship);
         *self
             .current_stats()
             .relationships

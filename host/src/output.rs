@@ -7,14 +7,12 @@
 //! ```
 //!
 //! Objects are buffered per step and type and written as soon as a file's worth has
-//! gathered, so the host never holds a large tenant's graph in memory; serializing and
-//! writing happen on a thread of their own.
+//! gathered, so the host never holds a large tenant's graph in memory.
 
 use std::collections::HashMap;
 use std::fs;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
 
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -45,19 +43,15 @@ impl ObjectKind {
     }
 }
 
-/// An object to write: its JSON is made when (and where) the sink needs it, so a sink
-/// may serialize on another thread, or not at all.
-pub type Deferred = Box<dyn FnOnce() -> io::Result<Box<RawValue>> + Send>;
-
 /// A destination for graph objects. Files today; an upload to J1 or a queue later.
 pub trait GraphSink: Send {
-    /// Stores one object of `object_type`, emitted by `step`.
+    /// Stores one object of `object_type`, emitted by `step`, as serialized JSON.
     fn write(
         &mut self,
         step: &str,
         kind: ObjectKind,
         object_type: &str,
-        object: Deferred,
+        object: Box<RawValue>,
     ) -> io::Result<Location>;
     /// Reads back an object written earlier.
     fn read(&mut self, location: Location) -> io::Result<Option<Map<String, Value>>>;
@@ -65,42 +59,20 @@ pub trait GraphSink: Send {
     fn flush(&mut self) -> io::Result<()>;
 }
 
-/// What the writer thread is asked to do, in order.
-enum Command {
-    /// Start file `file` at `path`.
-    Open {
-        file: u32,
-        path: PathBuf,
-        kind: ObjectKind,
-    },
-    /// Serialize one object into file `file`.
-    Object { file: u32, object: Deferred },
-    /// File `file` is complete: write it.
-    Close { file: u32 },
-    /// Answer with object `index` of file `file`.
-    Read {
-        location: Location,
-        reply: mpsc::Sender<io::Result<Option<Map<String, Value>>>>,
-    },
-    /// Answer once everything before has been done.
-    Sync { reply: mpsc::Sender<io::Result<()>> },
+struct Buffer {
+    file: u32,
+    objects: Vec<Box<RawValue>>,
 }
 
-/// Objects waiting on the writer thread: enough to keep it busy, few enough that a
-/// fast guest cannot pile up memory.
-const WRITER_QUEUE: usize = 2048;
-
-/// The J1 integration-SDK layout under `DIR/graph`. Keeping count of files happens
-/// here; serializing and writing happen on a writer thread, so the thread that runs the
-/// guest does not wait for them.
+/// The J1 integration-SDK layout under `DIR/graph`.
 pub struct FileSink {
     graph_dir: PathBuf,
     per_file: usize,
-    /// Files being filled: their number and how many objects they have.
-    open: HashMap<(String, ObjectKind, String), (u32, usize)>,
-    next_file: u32,
-    commands: Option<mpsc::SyncSender<Command>>,
-    writer: Option<std::thread::JoinHandle<()>>,
+    open: HashMap<(String, ObjectKind, String), Buffer>,
+    /// Path and kind of every file, by number; a file is on disk once its buffer closed.
+    files: Vec<(PathBuf, ObjectKind)>,
+    /// Buffers not yet on disk, by file number, so `read` can find their objects.
+    pending: HashMap<u32, (String, ObjectKind, String)>,
 }
 
 impl FileSink {
@@ -114,17 +86,12 @@ impl FileSink {
             Err(error) => return Err(error),
         }
         fs::create_dir_all(&graph_dir)?;
-        let (commands, inbox) = mpsc::sync_channel(WRITER_QUEUE);
-        let writer = std::thread::Builder::new()
-            .name("graph-writer".into())
-            .spawn(move || Writer::default().run(inbox))?;
         Ok(FileSink {
             graph_dir,
             per_file: OBJECTS_PER_FILE,
             open: HashMap::new(),
-            next_file: 0,
-            commands: Some(commands),
-            writer: Some(writer),
+            files: Vec::new(),
+            pending: HashMap::new(),
         })
     }
 
@@ -134,20 +101,21 @@ impl FileSink {
         self
     }
 
-    fn send(&self, command: Command) -> io::Result<()> {
-        self.commands
-            .as_ref()
-            .and_then(|commands| commands.send(command).ok())
-            .ok_or_else(|| io::Error::other("the graph writer has stopped"))
-    }
-
-    /// Waits until the writer has done everything asked so far; its first error, if any.
-    fn sync(&self) -> io::Result<()> {
-        let (reply, answer) = mpsc::channel();
-        self.send(Command::Sync { reply })?;
-        answer
-            .recv()
-            .map_err(|_| io::Error::other("the graph writer has stopped"))?
+    /// Writes `{"<kind>": [...]}` with one object a line: valid JSON, and still easy
+    /// to read and grep.
+    fn write_file(&self, file: u32, objects: Vec<Box<RawValue>>) -> io::Result<()> {
+        let (path, kind) = &self.files[file as usize];
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        let mut writer = BufWriter::new(fs::File::create(path)?);
+        write!(writer, "{{\"{}\": [", kind.dir())?;
+        for (index, object) in objects.iter().enumerate() {
+            writer.write_all(if index == 0 { b"\n" } else { b",\n" })?;
+            writer.write_all(object.get().as_bytes())?;
+        }
+        writer.write_all(b"\n]}\n")?;
+        writer.flush()
     }
 }
 
@@ -157,155 +125,74 @@ impl GraphSink for FileSink {
         step: &str,
         kind: ObjectKind,
         object_type: &str,
-        object: Deferred,
+        object: Box<RawValue>,
     ) -> io::Result<Location> {
         let buffer_key = (step.to_owned(), kind, object_type.to_owned());
-        let (file, count) = match self.open.get(&buffer_key) {
-            Some(&open) => open,
-            None => {
-                let file = self.next_file;
-                self.next_file = file
-                    .checked_add(1)
-                    .ok_or_else(|| io::Error::other("too many output files"))?;
-                let path = self
-                    .graph_dir
-                    .join(step)
-                    .join(kind.dir())
-                    .join(format!("{}.json", uuid::Uuid::new_v4()));
-                self.send(Command::Open { file, path, kind })?;
-                (file, 0)
-            }
-        };
-        self.send(Command::Object { file, object })?;
+        if !self.open.contains_key(&buffer_key) {
+            let file = u32::try_from(self.files.len())
+                .map_err(|_| io::Error::other("too many output files"))?;
+            let path = self
+                .graph_dir
+                .join(step)
+                .join(kind.dir())
+                .join(format!("{}.json", uuid::Uuid::new_v4()));
+            self.files.push((path, kind));
+            self.pending.insert(file, buffer_key.clone());
+            self.open.insert(
+                buffer_key.clone(),
+                Buffer {
+                    file,
+                    objects: Vec::with_capacity(self.per_file),
+                },
+            );
+        }
+        let buffer = self.open.get_mut(&buffer_key).expect("inserted above");
         let location = Location {
-            file,
-            index: count as u32,
+            file: buffer.file,
+            index: buffer.objects.len() as u32,
         };
-        if count + 1 >= self.per_file {
-            self.open.remove(&buffer_key);
-            self.send(Command::Close { file })?;
-        } else {
-            self.open.insert(buffer_key, (file, count + 1));
+        buffer.objects.push(object);
+        if buffer.objects.len() >= self.per_file {
+            let full = self.open.remove(&buffer_key).expect("present");
+            self.pending.remove(&full.file);
+            self.write_file(full.file, full.objects)?;
         }
         Ok(location)
     }
 
     fn read(&mut self, location: Location) -> io::Result<Option<Map<String, Value>>> {
-        let (reply, answer) = mpsc::channel();
-        self.send(Command::Read { location, reply })?;
-        answer
-            .recv()
-            .map_err(|_| io::Error::other("the graph writer has stopped"))?
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        let open: Vec<u32> = self.open.drain().map(|(_, (file, _))| file).collect();
-        for file in open {
-            self.send(Command::Close { file })?;
+        let pick = |objects: &[Value]| match objects.get(location.index as usize) {
+            Some(Value::Object(object)) => Some(object.clone()),
+            _ => None,
+        };
+        if let Some(buffer_key) = self.pending.get(&location.file) {
+            let raw = self
+                .open
+                .get(buffer_key)
+                .and_then(|b| b.objects.get(location.index as usize));
+            return Ok(match raw {
+                Some(raw) => serde_json::from_str(raw.get())?,
+                None => None,
+            });
         }
-        self.sync()
-    }
-}
-
-impl Drop for FileSink {
-    fn drop(&mut self) {
-        // Closing the channel ends the writer once it has done what it was asked.
-        self.commands = None;
-        if let Some(writer) = self.writer.take() {
-            let _ = writer.join();
-        }
-    }
-}
-
-/// The writer thread's state.
-#[derive(Default)]
-struct Writer {
-    /// Files being filled: path, kind, objects so far.
-    open: HashMap<u32, (PathBuf, ObjectKind, Vec<Box<RawValue>>)>,
-    /// Files on disk.
-    written: HashMap<u32, (PathBuf, ObjectKind)>,
-    /// The first failure; everything after it is refused with it.
-    failure: Option<String>,
-}
-
-impl Writer {
-    fn run(mut self, inbox: mpsc::Receiver<Command>) {
-        for command in inbox {
-            match command {
-                Command::Open { file, path, kind } => {
-                    self.open.insert(file, (path, kind, Vec::new()));
-                }
-                Command::Object { file, object } => {
-                    if self.failure.is_none() {
-                        match object() {
-                            Ok(json) => {
-                                if let Some((_, _, objects)) = self.open.get_mut(&file) {
-                                    objects.push(json);
-                                }
-                            }
-                            Err(error) => self.failure = Some(error.to_string()),
-                        }
-                    }
-                }
-                Command::Close { file } => {
-                    if let Some((path, kind, objects)) = self.open.remove(&file) {
-                        if self.failure.is_none()
-                            && let Err(error) = write_file(&path, kind, &objects)
-                        {
-                            self.failure = Some(format!("{}: {error}", path.display()));
-                        }
-                        self.written.insert(file, (path, kind));
-                    }
-                }
-                Command::Read { location, reply } => {
-                    let _ = reply.send(self.read(location));
-                }
-                Command::Sync { reply } => {
-                    let _ = reply.send(match &self.failure {
-                        Some(failure) => Err(io::Error::other(failure.clone())),
-                        None => Ok(()),
-                    });
-                }
-            }
-        }
-    }
-
-    fn read(&self, location: Location) -> io::Result<Option<Map<String, Value>>> {
-        let index = location.index as usize;
-        if let Some((_, _, objects)) = self.open.get(&location.file) {
-            return match objects.get(index) {
-                Some(raw) => Ok(serde_json::from_str(raw.get())?),
-                None => Ok(None),
-            };
-        }
-        let Some((path, kind)) = self.written.get(&location.file) else {
+        let Some((path, kind)) = self.files.get(location.file as usize) else {
             return Ok(None);
         };
         let document: Value = serde_json::from_slice(&fs::read(path)?)?;
-        Ok(match document.get(kind.dir()).and_then(Value::as_array) {
-            Some(objects) => match objects.get(index) {
-                Some(Value::Object(object)) => Some(object.clone()),
-                _ => None,
-            },
-            None => None,
-        })
+        Ok(document
+            .get(kind.dir())
+            .and_then(Value::as_array)
+            .and_then(|objects| pick(objects)))
     }
-}
 
-/// Writes `{"<kind>": [...]}` with one object a line: valid JSON, and still easy to
-/// read and grep.
-fn write_file(path: &Path, kind: ObjectKind, objects: &[Box<RawValue>]) -> io::Result<()> {
-    if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent)?;
+    fn flush(&mut self) -> io::Result<()> {
+        let open: Vec<Buffer> = self.open.drain().map(|(_, buffer)| buffer).collect();
+        self.pending.clear();
+        for buffer in open {
+            self.write_file(buffer.file, buffer.objects)?;
+        }
+        Ok(())
     }
-    let mut writer = BufWriter::new(fs::File::create(path)?);
-    write!(writer, "{{\"{}\": [", kind.dir())?;
-    for (index, object) in objects.iter().enumerate() {
-        writer.write_all(if index == 0 { b"\n" } else { b",\n" })?;
-        writer.write_all(object.get().as_bytes())?;
-    }
-    writer.write_all(b"\n]}\n")?;
-    writer.flush()
 }
 
 /// Writes `value` as pretty JSON to `path` atomically (write, then rename), so a
@@ -325,7 +212,7 @@ pub fn write_json_atomically(path: &Path, value: &impl serde::Serialize) -> io::
 pub struct NullSink;
 
 impl GraphSink for NullSink {
-    fn write(&mut self, _: &str, _: ObjectKind, _: &str, _: Deferred) -> io::Result<Location> {
+    fn write(&mut self, _: &str, _: ObjectKind, _: &str, _: Box<RawValue>) -> io::Result<Location> {
         Ok(Location { file: 0, index: 0 })
     }
 
@@ -342,9 +229,8 @@ impl GraphSink for NullSink {
 mod tests {
     use super::*;
 
-    fn object(key: &str) -> Deferred {
-        let json = format!("{{\"_key\":\"{key}\"}}");
-        Box::new(move || Ok(RawValue::from_string(json).unwrap()))
+    fn object(key: &str) -> Box<RawValue> {
+        RawValue::from_string(format!("{{\"_key\":\"{key}\"}}")).unwrap()
     }
 
     fn files_under(dir: &Path) -> Vec<PathBuf> {
