@@ -458,3 +458,29 @@ async fn run_all_refuses_bad_input_before_running_anything() {
     }
     assert_eq!(sim.request_count(), 0);
 }
+
+/// The API key may come from `JUMPCLOUD_API_KEY` instead of the tenant file.
+#[tokio::test(flavor = "multi_thread")]
+async fn api_key_from_the_environment() {
+    let sim = simulator().await;
+    let scratch = Scratch::new("envkey");
+    let config = scratch.file(
+        "tenant.toml",
+        &format!(
+            "tenant = \"cli\"\n[integration]\nbaseUrl = \"{}\"\n",
+            sim.base_url()
+        ),
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_integration-host"))
+        .args(["validate", "--config", path(&config)])
+        .env(
+            "INTEGRATION_HOST_CACHE_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache"),
+        )
+        .env("JUMPCLOUD_API_KEY", sim.api_key())
+        .output()
+        .expect("run integration-host");
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(sim.requests().iter().all(|r| r.api_key_valid));
+    assert_eq!(sim.request_count(), 1);
+}
