@@ -11,6 +11,25 @@ use std::process::Command;
 pub const GUEST_TARGET: &str = "wasm32-wasip2";
 pub const GUEST_PROFILE: &str = "guest";
 
+/// Builds `package` (a member of the workspace that holds the calling crate) for
+/// wasm32-wasip2, rebuilding when `sources` (paths relative to the workspace), the WIT,
+/// the manifests or this helper change; returns the `.wasm` path.
+pub fn build_workspace_component(package: &str, sources: &[&str]) -> PathBuf {
+    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
+    let workspace = manifest_dir
+        .parent()
+        .expect("the calling crate sits in the workspace");
+    let shared = ["wit", "Cargo.lock", "Cargo.toml", "host/guest_build.rs"];
+    for watched in sources.iter().chain(&shared) {
+        println!(
+            "cargo:rerun-if-changed={}",
+            workspace.join(watched).display()
+        );
+    }
+    ensure_wasm_target();
+    build_component(workspace, package, &guest_target_dir())
+}
+
 /// `<target-dir>/guest`, next to the outer build's profile directories.
 pub fn guest_target_dir() -> PathBuf {
     let out_dir = PathBuf::from(env::var("OUT_DIR").expect("set by cargo"));
