@@ -63,8 +63,6 @@ impl Guest for Component {
         };
         let report: StepReport = steps::execute_step(&step_id, context).map_err(to_wit_error)?;
         Ok(wit::StepReport {
-            http_requests: report.http_requests,
-            http_retries: report.http_retries,
             skipped_records: report.skipped_records,
             convert_nanos: report.convert_nanos,
         })

@@ -102,8 +102,6 @@ mod component {
 
     fn report() -> wit::StepReport {
         wit::StepReport {
-            http_requests: 0,
-            http_retries: 0,
             skipped_records: 0,
             convert_nanos: 0,
         }
