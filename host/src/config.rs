@@ -66,6 +66,7 @@ pub struct SandboxFile {
     #[serde(rename = "maxResponseKiB")]
     pub max_response_kib: Option<u64>,
     pub max_log_lines: Option<u32>,
+    pub max_concurrent_steps: Option<u32>,
 }
 
 /// One tenant's configuration, as read from its file.
@@ -290,6 +291,9 @@ fn sandbox_policy(path: &Path, file: SandboxFile) -> Result<(SandboxPolicy, bool
     }
     if let Some(lines) = file.max_log_lines {
         policy.max_log_lines = lines;
+    }
+    if let Some(steps) = file.max_concurrent_steps {
+        policy.max_concurrent_steps = positive("maxConcurrentSteps", u64::from(steps))? as u32;
     }
     let given = file.allowed_hosts.is_some();
     if let Some(hosts) = file.allowed_hosts {

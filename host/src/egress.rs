@@ -39,10 +39,13 @@ pub struct EgressHooks {
 }
 
 impl EgressHooks {
-    pub fn new(policy: Arc<SandboxPolicy>, meter: Arc<EgressMeter>, tenant: Arc<str>) -> Self {
-        let slots = Arc::new(Semaphore::new(
-            policy.max_concurrent_requests.max(1) as usize
-        ));
+    /// `slots` bounds the requests in flight; every store of a run shares it.
+    pub fn new(
+        policy: Arc<SandboxPolicy>,
+        meter: Arc<EgressMeter>,
+        tenant: Arc<str>,
+        slots: Arc<Semaphore>,
+    ) -> Self {
         EgressHooks {
             policy,
             meter,

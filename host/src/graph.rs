@@ -73,6 +73,9 @@ enum KeyEntry {
     Relationship,
 }
 
+/// The graph of one job, shared by the stores that run its steps side by side.
+pub type SharedGraph = std::sync::Arc<std::sync::Mutex<GraphStore>>;
+
 /// The graph of one job.
 pub struct GraphStore {
     sink: Box<dyn GraphSink>,
@@ -114,10 +117,13 @@ impl GraphStore {
         self
     }
 
-    /// Objects added from now on belong to `step_id`.
+    /// Objects added from now on belong to `step_id`. (Called before every batch when
+    /// steps run side by side, so it costs nothing when the step is unchanged.)
     pub fn begin_step(&mut self, step_id: &str) {
-        self.step = step_id.to_owned();
-        self.stats.entry(step_id.to_owned()).or_default();
+        if self.step != step_id {
+            self.step = step_id.to_owned();
+            self.stats.entry(step_id.to_owned()).or_default();
+        }
     }
 
     pub fn step_stats(&self, step_id: &str) -> StepGraphStats {

@@ -10,6 +10,7 @@ pub const DEFAULT_TIMEOUT_SECONDS: u64 = 1800;
 pub const DEFAULT_MAX_CONCURRENT_REQUESTS: u32 = 8;
 pub const DEFAULT_MAX_RESPONSE_KIB: u64 = 16 * 1024;
 pub const DEFAULT_MAX_LOG_LINES: u32 = 10_000;
+pub const DEFAULT_MAX_CONCURRENT_STEPS: u32 = 2;
 
 /// One allowed destination: an exact host, or `*.` and a domain for its subdomains;
 /// optionally one port.
@@ -165,6 +166,8 @@ pub struct SandboxPolicy {
     pub max_response_bytes: u64,
     /// Guest log lines kept per run; the rest are counted and dropped.
     pub max_log_lines: u32,
+    /// Steps run side by side, each in an instance (and memory) of its own.
+    pub max_concurrent_steps: u32,
 }
 
 impl Default for SandboxPolicy {
@@ -177,6 +180,7 @@ impl Default for SandboxPolicy {
             max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
             max_response_bytes: DEFAULT_MAX_RESPONSE_KIB << 10,
             max_log_lines: DEFAULT_MAX_LOG_LINES,
+            max_concurrent_steps: DEFAULT_MAX_CONCURRENT_STEPS,
         }
     }
 }

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, ResourceLimiter, Store};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
@@ -22,7 +23,7 @@ use crate::bindings::{
     ConfigEntry, Integration, IntegrationError, IntegrationPre, PluginInfo, StepReport,
 };
 use crate::egress::{EgressHooks, EgressMeter};
-use crate::graph::GraphStore;
+use crate::graph::{GraphStore, SharedGraph};
 use crate::policy::SandboxPolicy;
 use crate::services::{GuestLog, ProgressSink};
 
@@ -251,12 +252,40 @@ pub struct Plugin {
 }
 
 /// Everything a run needs besides the component.
+/// Several stores of one run (steps side by side) share all of it but the store.
+#[derive(Clone)]
 pub struct RunSetup {
     pub tenant: Arc<str>,
     pub policy: Arc<SandboxPolicy>,
-    pub graph: GraphStore,
+    pub graph: SharedGraph,
     pub log: GuestLog,
     pub progress: Arc<dyn ProgressSink>,
+    /// Outgoing requests in flight, for the whole run.
+    pub slots: Arc<Semaphore>,
+    /// When the whole run must end.
+    pub deadline: Instant,
+}
+
+impl RunSetup {
+    pub fn new(
+        tenant: Arc<str>,
+        policy: Arc<SandboxPolicy>,
+        graph: GraphStore,
+        log: GuestLog,
+        progress: Arc<dyn ProgressSink>,
+    ) -> RunSetup {
+        RunSetup {
+            slots: Arc::new(Semaphore::new(
+                policy.max_concurrent_requests.max(1) as usize
+            )),
+            deadline: Instant::now() + policy.timeout,
+            tenant,
+            policy,
+            graph: Arc::new(std::sync::Mutex::new(graph)),
+            log,
+            progress,
+        }
+    }
 }
 
 impl Plugin {
@@ -294,12 +323,18 @@ impl Plugin {
             table: ResourceTable::new(),
             wasi,
             http: WasiHttpCtx::new(),
-            hooks: EgressHooks::new(policy.clone(), meter.clone(), setup.tenant.clone()),
+            hooks: EgressHooks::new(
+                policy.clone(),
+                meter.clone(),
+                setup.tenant.clone(),
+                setup.slots.clone(),
+            ),
             limiter: MemoryLimiter {
                 limit: policy.memory_bytes,
                 peak: 0,
             },
             graph: setup.graph,
+            step: String::new(),
             log: setup.log,
             progress: setup.progress,
             max_concurrent_requests: policy.max_concurrent_requests,
@@ -314,7 +349,7 @@ impl Plugin {
         // CPU and time: every few ticks of guest execution the guest yields to the async
         // executor (a spinning tenant must not hold a worker thread its neighbours need),
         // and past the run's deadline it traps.
-        let deadline = Instant::now() + policy.timeout;
+        let deadline = setup.deadline;
         store.set_epoch_deadline(YIELD_TICKS);
         store.epoch_deadline_callback(move |_| {
             if Instant::now() >= deadline {
@@ -341,16 +376,16 @@ impl Plugin {
 /// A store for a call that makes no request and stores nothing (describe, check-config):
 /// no egress, a short deadline.
 fn throwaway_setup() -> RunSetup {
-    RunSetup {
-        tenant: Arc::from("(plugin)"),
-        policy: Arc::new(SandboxPolicy {
+    RunSetup::new(
+        Arc::from("(plugin)"),
+        Arc::new(SandboxPolicy {
             timeout: Duration::from_secs(10),
             ..SandboxPolicy::default()
         }),
-        graph: GraphStore::new(Box::new(crate::output::NullSink)),
-        log: GuestLog::new(Arc::from("(plugin)"), Vec::new(), 1000),
-        progress: Arc::new(crate::services::NoProgress),
-    }
+        GraphStore::new(Box::new(crate::output::NullSink)),
+        GuestLog::new(Arc::from("(plugin)"), Vec::new(), 1000),
+        Arc::new(crate::services::NoProgress),
+    )
 }
 
 /// One tenant run: a store and an instance, used for validate and every step.
@@ -403,7 +438,7 @@ impl PluginRun {
         step_id: &str,
         config: &[ConfigEntry],
     ) -> Result<Result<StepReport, IntegrationError>, RunFailure> {
-        self.store.data_mut().graph.begin_step(step_id);
+        self.store.data_mut().step = step_id.to_owned();
         self.store.data_mut().log.set_step(step_id);
         let plugin = self.bindings.secgraph_integration_plugin();
         let result = guard(
@@ -420,7 +455,7 @@ impl PluginRun {
         self.store.data_mut()
     }
 
-    /// Takes the graph store out of a finished run.
+    /// The store's data, once the run is over.
     pub fn into_state(self) -> RunState {
         self.store.into_data()
     }
@@ -499,7 +534,9 @@ pub struct RunState {
     http: WasiHttpCtx,
     hooks: EgressHooks,
     limiter: MemoryLimiter,
-    pub graph: GraphStore,
+    pub graph: SharedGraph,
+    /// The step this store is running: objects it adds belong to it.
+    pub step: String,
     pub log: GuestLog,
     pub progress: Arc<dyn ProgressSink>,
     pub max_concurrent_requests: u32,

@@ -3,6 +3,7 @@
 //! forge another tenant's lines), capped per run, and scrubbed of secret values.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde_json::value::RawValue;
 use wasmtime::component::Linker;
@@ -101,14 +102,15 @@ impl Redactor {
     }
 }
 
-/// The guest's log of one run.
+/// The guest's log of one run. Clones (one per store of the run) share the budget.
+#[derive(Clone)]
 pub struct GuestLog {
     tenant: Arc<str>,
     step: String,
     redactor: Redactor,
     budget: u32,
-    written: u32,
-    dropped: u32,
+    written: Arc<AtomicU32>,
+    dropped: Arc<AtomicU32>,
 }
 
 impl GuestLog {
@@ -118,8 +120,8 @@ impl GuestLog {
             step: String::new(),
             redactor: Redactor::new(secrets),
             budget,
-            written: 0,
-            dropped: 0,
+            written: Arc::new(AtomicU32::new(0)),
+            dropped: Arc::new(AtomicU32::new(0)),
         }
     }
 
@@ -133,22 +135,20 @@ impl GuestLog {
 
     /// Lines dropped because the run's budget was spent.
     pub fn dropped(&self) -> u32 {
-        self.dropped
+        self.dropped.load(Ordering::Relaxed)
     }
 
     fn write(&mut self, level: log::Level, message: &str, fields: &[log::Field]) {
-        if self.written >= self.budget {
-            if self.dropped == 0 {
+        if self.written.fetch_add(1, Ordering::Relaxed) >= self.budget {
+            if self.dropped.fetch_add(1, Ordering::Relaxed) == 0 {
                 tracing::warn!(
                     tenant = %self.tenant,
                     budget = self.budget,
                     "the plugin's log budget is spent; further lines are dropped"
                 );
             }
-            self.dropped += 1;
             return;
         }
-        self.written += 1;
         let message = self.redactor.scrub(message);
         let fields: String = fields
             .iter()
@@ -191,19 +191,31 @@ impl ProgressSink for NoProgress {
 
 impl types::Host for RunState {}
 
+impl RunState {
+    /// The job's graph, set to this store's step. A poisoned lock (a host thread
+    /// panicked while holding it) ends this run with a trap.
+    fn graph(&mut self) -> wasmtime::Result<std::sync::MutexGuard<'_, crate::graph::GraphStore>> {
+        let mut graph = self.graph.lock().map_err(|_| {
+            wasmtime::Error::msg("the graph store is unusable after a host failure")
+        })?;
+        graph.begin_step(&self.step);
+        Ok(graph)
+    }
+}
+
 impl graph::Host for RunState {
     fn add_entities(
         &mut self,
         entities: Vec<Entity>,
     ) -> wasmtime::Result<Result<graph::BatchOutcome, GraphError>> {
-        Ok(self.graph.add_entities(entities)?.map(outcome))
+        Ok(self.graph()?.add_entities(entities)?.map(outcome))
     }
 
     fn add_relationships(
         &mut self,
         relationships: Vec<Relationship>,
     ) -> wasmtime::Result<Result<graph::BatchOutcome, GraphError>> {
-        Ok(self.graph.add_relationships(relationships)?.map(outcome))
+        Ok(self.graph()?.add_relationships(relationships)?.map(outcome))
     }
 
     fn add_mapped_relationships(
@@ -211,17 +223,17 @@ impl graph::Host for RunState {
         relationships: Vec<MappedRelationship>,
     ) -> wasmtime::Result<Result<graph::BatchOutcome, GraphError>> {
         Ok(self
-            .graph
+            .graph()?
             .add_mapped_relationships(relationships)?
             .map(outcome))
     }
 
     fn has_key(&mut self, key: String) -> wasmtime::Result<bool> {
-        Ok(self.graph.has_key(&key))
+        Ok(self.graph()?.has_key(&key))
     }
 
     fn find_entity(&mut self, key: String) -> wasmtime::Result<Option<Entity>> {
-        Ok(self.graph.find_entity(&key)?)
+        Ok(self.graph()?.find_entity(&key)?)
     }
 
     fn entity_keys(
@@ -230,16 +242,16 @@ impl graph::Host for RunState {
         start: u32,
         limit: u32,
     ) -> wasmtime::Result<Vec<String>> {
-        Ok(self.graph.entity_keys(&entity_type, start, limit))
+        Ok(self.graph()?.entity_keys(&entity_type, start, limit))
     }
 
     fn set_data(&mut self, key: String, value: String) -> wasmtime::Result<()> {
-        self.graph.set_data(key, value);
+        self.graph()?.set_data(key, value);
         Ok(())
     }
 
     fn get_data(&mut self, key: String) -> wasmtime::Result<Option<String>> {
-        Ok(self.graph.get_data(&key))
+        Ok(self.graph()?.get_data(&key))
     }
 }
 

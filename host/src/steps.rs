@@ -17,11 +17,13 @@ use std::time::{Instant, SystemTime};
 
 use serde::Serialize;
 
-use crate::bindings::{ConfigEntry, IntegrationError, ObjectKind, PluginInfo, StepInfo};
-use crate::graph::GraphStore;
+use crate::bindings::{
+    ConfigEntry, IntegrationError, ObjectKind, PluginInfo, StepInfo, StepReport,
+};
+use crate::graph::{GraphStore, SharedGraph};
 use crate::output::{FileSink, write_json_atomically};
 use crate::policy::SandboxPolicy;
-use crate::runtime::{Plugin, RunFailure, RunSetup};
+use crate::runtime::{Plugin, PluginRun, RunFailure, RunSetup, RunState};
 use crate::services::{GuestLog, ProgressSink, Redactor};
 
 /// A configuration the host refuses before running anything (exit status 2).
@@ -383,7 +385,7 @@ pub async fn run_job(
     // Nothing is written until the plugin accepted the configuration: the graph store
     // of the run starts on a null sink and gets its files after `validate`.
     let setup = run_setup(&spec, &policy);
-    let mut run = plugin.start(setup).await.map_err(JobError::Start)?;
+    let mut run = plugin.start(setup.clone()).await.map_err(JobError::Start)?;
     let config = &spec.config.entries;
 
     // The job stops at the first error after which no step can succeed.
@@ -399,114 +401,159 @@ pub async fn run_job(
         Err(failure) => Some(ErrorReport::from_failure(&failure, &redactor)),
     };
     let sink = FileSink::create(&spec.output_dir).map_err(output_error)?;
-    run.state().graph = GraphStore::new(Box::new(sink)).with_redactor(redactor.clone());
+    *lock(&setup.graph)? = GraphStore::new(Box::new(sink)).with_redactor(redactor.clone());
     let run_error = stop.clone();
 
+    // Steps run as soon as their dependencies are done, up to `maxConcurrentSteps` at a
+    // time, each in a store of its own (a store runs one call at a time); the stores
+    // share the graph, the request slots, the log budget and the deadline.
+    let config = Arc::new(spec.config.entries.clone());
+    let parallel = policy.max_concurrent_steps.max(1) as usize;
     let mut results: Vec<Option<StepResult>> = vec![None; info.steps.len()];
-    for &index in &order {
-        let step = &info.steps[index];
+    let mut launched = vec![false; info.steps.len()];
+    let mut idle = vec![run];
+    let mut retired: Vec<PluginRun> = Vec::new();
+    let mut running = tokio::task::JoinSet::new();
+    loop {
+        while stop.is_none() && running.len() < parallel {
+            let ready = order.iter().copied().find(|&index| {
+                !launched[index]
+                    && info.steps[index]
+                        .depends_on
+                        .iter()
+                        .all(|dep| results[step_index(info, dep)].is_some())
+            });
+            let Some(index) = ready else {
+                break;
+            };
+            let mut run = match idle.pop() {
+                Some(run) => run,
+                None => match plugin.start(setup.clone()).await {
+                    Ok(run) => run,
+                    Err(failure) => {
+                        stop = Some(ErrorReport::from_failure(&failure, &redactor));
+                        break;
+                    }
+                },
+            };
+            launched[index] = true;
+            let step_id = info.steps[index].id.clone();
+            let config = config.clone();
+            tracing::info!(tenant = %spec.tenant, step = %step_id, "step started");
+            running.spawn(async move {
+                let step_started = Instant::now();
+                let requests_before = run.state().meter.requests.load(Ordering::Relaxed);
+                let retries_before = run.state().retries;
+                let outcome = run.execute_step(&step_id, &config).await;
+                FinishedStep {
+                    index,
+                    duration: step_started.elapsed(),
+                    requests: run.state().meter.requests.load(Ordering::Relaxed) - requests_before,
+                    retries: run.state().retries - retries_before,
+                    outcome,
+                    run,
+                }
+            });
+        }
+        let Some(joined) = running.join_next().await else {
+            break;
+        };
+        let finished = joined.map_err(|error| {
+            JobError::Start(RunFailure::Trap(format!(
+                "the host failed running a step: {error}"
+            )))
+        })?;
+        let step = &info.steps[finished.index];
         let dependency_failed = step.depends_on.iter().any(|dep| {
-            let dep_index = info
-                .steps
-                .iter()
-                .position(|s| &s.id == dep)
-                .expect("checked by step_order");
-            results[dep_index]
+            results[step_index(info, dep)]
                 .as_ref()
                 .is_some_and(|r| r.status != StepStatus::Success)
         });
-        let mut result = StepResult {
-            id: step.id.clone(),
-            name: step.name.clone(),
-            declared_types: step
-                .declared_types
-                .iter()
-                .map(|t| t.type_.clone())
-                .collect(),
-            partial_types: Vec::new(),
-            encountered_types: Vec::new(),
-            encountered_type_counts: BTreeMap::new(),
-            status: StepStatus::Success,
-            depends_on: step.depends_on.clone(),
-            duration_ms: 0,
-            http_requests: 0,
-            http_retries: 0,
-            skipped_records: 0,
-            dropped_relationships: 0,
-            convert_nanos: 0,
-            error: None,
-        };
-        if let Some(reason) = &stop {
-            result.status = StepStatus::Failure;
-            result.error = Some(ErrorReport {
-                kind: reason.kind.clone(),
-                message: format!("not run: the job stopped: {}", reason.message),
-            });
-        } else {
-            let step_started = Instant::now();
-            let requests_before = run.state().meter.requests.load(Ordering::Relaxed);
-            let retries_before = run.state().retries;
-            tracing::info!(tenant = %spec.tenant, step = %step.id, "step started");
-            let outcome = run.execute_step(&step.id, config).await;
-            result.duration_ms = step_started.elapsed().as_millis() as u64;
-            result.http_requests =
-                run.state().meter.requests.load(Ordering::Relaxed) - requests_before;
-            // Counted by the host from `progress.retrying`, so failed steps count too.
-            result.http_retries = (run.state().retries - retries_before) as u32;
-            match outcome {
-                Ok(Ok(report)) => {
-                    result.skipped_records = report.skipped_records;
-                    result.convert_nanos = report.convert_nanos;
-                    if dependency_failed {
-                        result.status = StepStatus::PartialSuccessDueToDependencyFailure;
-                    }
-                }
-                Ok(Err(error)) => {
-                    let report = ErrorReport::from_plugin(&error, &redactor);
-                    tracing::error!(tenant = %spec.tenant, step = %step.id, kind = %report.kind, "{}", report.message);
-                    result.status = StepStatus::Failure;
-                    if matches!(
-                        error,
-                        IntegrationError::Authentication(_) | IntegrationError::InvalidConfig(_)
-                    ) {
-                        stop = Some(report.clone());
-                    }
-                    result.error = Some(report);
-                }
-                Err(failure) => {
-                    let report = ErrorReport::from_failure(&failure, &redactor);
-                    tracing::error!(tenant = %spec.tenant, step = %step.id, kind = %report.kind, "{}", report.message);
-                    result.status = StepStatus::Failure;
-                    // A trapped instance cannot be entered again.
-                    stop = Some(report.clone());
-                    result.error = Some(report);
+        let mut result = new_step_result(step);
+        result.duration_ms = finished.duration.as_millis() as u64;
+        result.http_requests = finished.requests;
+        // Counted by the host from `progress.retrying`, so failed steps count too.
+        result.http_retries = finished.retries as u32;
+        let mut usable = true;
+        match finished.outcome {
+            Ok(Ok(report)) => {
+                result.skipped_records = report.skipped_records;
+                result.convert_nanos = report.convert_nanos;
+                if dependency_failed {
+                    result.status = StepStatus::PartialSuccessDueToDependencyFailure;
                 }
             }
-            let stats = run.state().graph.step_stats(&step.id);
-            result.encountered_types = stats.encountered_types();
-            result.encountered_type_counts = stats
-                .entities
-                .iter()
-                .chain(stats.relationships.iter())
-                .map(|(t, n)| (t.clone(), *n))
-                .collect();
-            result.dropped_relationships = stats.dropped_relationships;
-            tracing::info!(
-                tenant = %spec.tenant,
-                step = %step.id,
-                status = ?result.status,
-                duration_ms = result.duration_ms,
-                "step finished"
-            );
+            Ok(Err(error)) => {
+                let report = ErrorReport::from_plugin(&error, &redactor);
+                tracing::error!(tenant = %spec.tenant, step = %step.id, kind = %report.kind, "{}", report.message);
+                result.status = StepStatus::Failure;
+                if matches!(
+                    error,
+                    IntegrationError::Authentication(_) | IntegrationError::InvalidConfig(_)
+                ) {
+                    stop.get_or_insert(report.clone());
+                }
+                result.error = Some(report);
+            }
+            Err(failure) => {
+                let report = ErrorReport::from_failure(&failure, &redactor);
+                tracing::error!(tenant = %spec.tenant, step = %step.id, kind = %report.kind, "{}", report.message);
+                result.status = StepStatus::Failure;
+                // A trapped instance cannot be entered again, and a limit is the run's.
+                usable = false;
+                stop.get_or_insert(report.clone());
+                result.error = Some(report);
+            }
         }
+        let stats = lock(&setup.graph)?.step_stats(&step.id);
+        result.encountered_types = stats.encountered_types();
+        result.encountered_type_counts = stats
+            .entities
+            .iter()
+            .chain(stats.relationships.iter())
+            .map(|(t, n)| (t.clone(), *n))
+            .collect();
+        result.dropped_relationships = stats.dropped_relationships;
         if result.status != StepStatus::Success {
             result.partial_types = result.declared_types.clone();
         }
-        results[index] = Some(result);
+        tracing::info!(
+            tenant = %spec.tenant,
+            step = %step.id,
+            status = ?result.status,
+            duration_ms = result.duration_ms,
+            "step finished"
+        );
+        results[finished.index] = Some(result);
+        if usable {
+            idle.push(finished.run);
+        } else {
+            retired.push(finished.run);
+        }
+    }
+    // Steps never started: the job stopped before them.
+    for (index, step) in info.steps.iter().enumerate() {
+        if results[index].is_none() {
+            let mut result = new_step_result(step);
+            result.status = StepStatus::Failure;
+            result.partial_types = result.declared_types.clone();
+            if let Some(reason) = &stop {
+                result.error = Some(ErrorReport {
+                    kind: reason.kind.clone(),
+                    message: format!("not run: the job stopped: {}", reason.message),
+                });
+            }
+            results[index] = Some(result);
+        }
     }
 
-    let mut state = run.into_state();
-    state.graph.flush().map_err(output_error)?;
+    lock(&setup.graph)?.flush().map_err(output_error)?;
+    let stores: Vec<RunState> = idle
+        .into_iter()
+        .chain(retired)
+        .map(PluginRun::into_state)
+        .collect();
+    let total = |read: fn(&RunState) -> u64| stores.iter().map(read).sum::<u64>();
     let results: Vec<StepResult> = results.into_iter().flatten().collect();
     let partial: BTreeSet<String> = results
         .iter()
@@ -560,21 +607,27 @@ pub async fn run_job(
             entities,
             relationships,
             dropped_relationships: results.iter().map(|r| r.dropped_relationships).sum(),
-            http_requests: state.meter.requests.load(Ordering::Relaxed),
-            http_retries: state.retries as u32,
-            egress_denied: state.meter.denied.load(Ordering::Relaxed),
-            bytes_received: state.meter.bytes_received.load(Ordering::Relaxed),
-            guest_peak_memory_bytes: state.guest_peak_memory(),
-            log_lines_dropped: state.log.dropped(),
+            http_requests: total(|s| s.meter.requests.load(Ordering::Relaxed)),
+            http_retries: total(|s| s.retries) as u32,
+            egress_denied: total(|s| s.meter.denied.load(Ordering::Relaxed)),
+            bytes_received: total(|s| s.meter.bytes_received.load(Ordering::Relaxed)),
+            guest_peak_memory_bytes: stores
+                .iter()
+                .map(RunState::guest_peak_memory)
+                .max()
+                .unwrap_or(0),
+            log_lines_dropped: setup.log.dropped(),
             error: run_error.or(stop),
         },
         integration_step_results: results,
     };
-    let (stdout, stderr) = state.captured_stdio();
-    for (name, bytes) in [("stdout", stdout), ("stderr", stderr)] {
-        if !bytes.is_empty() {
-            let text = redactor.scrub(&String::from_utf8_lossy(&bytes));
-            tracing::debug!(tenant = %spec.tenant, stream = name, "guest output: {}", text.trim_end());
+    for state in &stores {
+        let (stdout, stderr) = state.captured_stdio();
+        for (name, bytes) in [("stdout", stdout), ("stderr", stderr)] {
+            if !bytes.is_empty() {
+                let text = redactor.scrub(&String::from_utf8_lossy(&bytes));
+                tracing::debug!(tenant = %spec.tenant, stream = name, "guest output: {}", text.trim_end());
+            }
         }
     }
     write_json_atomically(&spec.output_dir.join("summary.json"), &summary).map_err(output_error)?;
@@ -584,17 +637,68 @@ pub async fn run_job(
 /// The store data of a run of `spec`, its graph on a null sink until the run has
 /// somewhere to write.
 fn run_setup(spec: &JobSpec, policy: &Arc<SandboxPolicy>) -> RunSetup {
-    RunSetup {
-        tenant: spec.tenant.clone(),
-        policy: policy.clone(),
-        graph: GraphStore::new(Box::new(crate::output::NullSink)),
-        log: GuestLog::new(
+    RunSetup::new(
+        spec.tenant.clone(),
+        policy.clone(),
+        GraphStore::new(Box::new(crate::output::NullSink)),
+        GuestLog::new(
             spec.tenant.clone(),
             spec.config.secrets.clone(),
             policy.max_log_lines,
         ),
-        progress: spec.progress.clone(),
+        spec.progress.clone(),
+    )
+}
+
+/// What a step's task hands back: its store, and how the step went.
+struct FinishedStep {
+    index: usize,
+    run: PluginRun,
+    outcome: Result<Result<StepReport, IntegrationError>, RunFailure>,
+    duration: std::time::Duration,
+    requests: u64,
+    retries: u64,
+}
+
+/// The position of step `id` (checked to exist by `step_order`).
+fn step_index(info: &PluginInfo, id: &str) -> usize {
+    info.steps
+        .iter()
+        .position(|s| s.id == id)
+        .expect("dependencies checked by step_order")
+}
+
+/// A step's summary line before it runs.
+fn new_step_result(step: &StepInfo) -> StepResult {
+    StepResult {
+        id: step.id.clone(),
+        name: step.name.clone(),
+        declared_types: step
+            .declared_types
+            .iter()
+            .map(|t| t.type_.clone())
+            .collect(),
+        partial_types: Vec::new(),
+        encountered_types: Vec::new(),
+        encountered_type_counts: BTreeMap::new(),
+        status: StepStatus::Success,
+        depends_on: step.depends_on.clone(),
+        duration_ms: 0,
+        http_requests: 0,
+        http_retries: 0,
+        skipped_records: 0,
+        dropped_relationships: 0,
+        convert_nanos: 0,
+        error: None,
     }
+}
+
+/// The job's graph; a poisoned lock means a host thread panicked holding it.
+fn lock(graph: &SharedGraph) -> Result<std::sync::MutexGuard<'_, GraphStore>, JobError> {
+    graph.lock().map_err(|_| JobError::Output {
+        dir: String::new(),
+        source: std::io::Error::other("the graph store is unusable after a host failure"),
+    })
 }
 
 /// Why `validate` refused a tenant.

@@ -77,3 +77,50 @@ async fn a_response_over_the_size_cap_fails_its_step_without_retries() {
     assert_eq!(faulty.step("fetch-accounts").status, StepStatus::Success);
     assert_eq!(faulty.step("fetch-groups").status, StepStatus::Success);
 }
+
+/// Independent steps run side by side (`maxConcurrentSteps`), and the graph is the same
+/// as when they run one after another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn steps_run_side_by_side_to_the_same_graph() {
+    let spec = small_spec(250, 6, 3);
+    // Slow user pages make the order of arrival at the simulator unambiguous.
+    let slow_users = || {
+        vec![
+            FaultRule::new(Fault::Latency(Duration::from_millis(150)))
+                .with_path_prefix("/api/systemusers"),
+        ]
+    };
+    let (one_by_one, side_by_side) = tokio::join!(
+        run(Setup::generated(spec.clone())
+            .with_faults(slow_users())
+            .with_tenant_extra("[sandbox]\nmaxConcurrentSteps = 1\n")),
+        run(Setup::generated(spec)
+            .with_faults(slow_users())
+            .with_tenant_extra("[sandbox]\nmaxConcurrentSteps = 3\n"))
+    );
+    one_by_one.assert_success();
+    side_by_side.assert_success();
+    assert_eq!(
+        one_by_one.normalized_graph(),
+        side_by_side.normalized_graph()
+    );
+
+    let arrival = |run: &integration_tests::Run, path: &str, first: bool| {
+        let times = run
+            .requests()
+            .into_iter()
+            .filter(|r| r.path == path)
+            .map(|r| r.elapsed);
+        if first { times.min() } else { times.max() }.expect("requests of that path")
+    };
+    // One by one: groups are read after the last page of users.
+    assert!(
+        arrival(&one_by_one, "/api/v2/usergroups", true)
+            > arrival(&one_by_one, "/api/systemusers", false)
+    );
+    // Side by side: groups are read while users are still being read.
+    assert!(
+        arrival(&side_by_side, "/api/v2/usergroups", true)
+            < arrival(&side_by_side, "/api/systemusers", false)
+    );
+}
