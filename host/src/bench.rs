@@ -17,15 +17,29 @@ use integration_host::runtime::{Runtime, RuntimeOptions};
 use integration_host::services::NoProgress;
 use integration_host::steps;
 
-/// What to measure.
+/// What to measure (the `bench` command's arguments).
+#[derive(clap::Args)]
 pub struct BenchArgs {
+    /// Users in the generated tenant.
+    #[arg(long, default_value_t = 10_000)]
     pub users: usize,
+    /// User groups in the generated tenant.
+    #[arg(long, default_value_t = 500)]
     pub groups: usize,
+    /// Applications in the generated tenant.
+    #[arg(long, default_value_t = 20)]
     pub applications: usize,
+    /// Simulated network latency per request, in milliseconds.
+    #[arg(long, default_value_t = 20)]
     pub latency_ms: u64,
+    /// Requests in flight at once (the sandbox's maxConcurrentRequests).
+    #[arg(long, default_value_t = 8)]
     pub concurrency: u32,
-    /// Tenants run side by side (each the same size); 1 measures a single run.
+    /// Tenants of this size run side by side (run-all); 1 for a single run.
+    #[arg(long, default_value_t = 1)]
     pub tenants: usize,
+    /// The sandbox memory cap per tenant, in MiB.
+    #[arg(long, default_value_t = 64)]
     pub memory_mib: u64,
 }
 

@@ -106,26 +106,7 @@ enum Command {
     },
     /// Measures a run: the real component in the real host against the simulator (in a
     /// child process), with tenant size, latency and concurrency as arguments.
-    Bench {
-        #[arg(long, default_value_t = 10_000)]
-        users: usize,
-        #[arg(long, default_value_t = 500)]
-        groups: usize,
-        #[arg(long, default_value_t = 20)]
-        applications: usize,
-        /// Simulated network latency per request, in milliseconds.
-        #[arg(long, default_value_t = 20)]
-        latency_ms: u64,
-        /// Requests in flight at once (the sandbox's maxConcurrentRequests).
-        #[arg(long, default_value_t = 8)]
-        concurrency: u32,
-        /// Tenants of this size run side by side (run-all); 1 for a single run.
-        #[arg(long, default_value_t = 1)]
-        tenants: usize,
-        /// The sandbox memory cap per tenant, in MiB.
-        #[arg(long, default_value_t = 64)]
-        memory_mib: u64,
-    },
+    Bench(bench::BenchArgs),
 }
 
 /// A failure of the command, with its exit status.
@@ -230,26 +211,7 @@ async fn dispatch(command: Command) -> Result<u8, Failure> {
             latency_ms,
             recorded,
         } => simulate(port, users, groups, applications, latency_ms, recorded).await,
-        Command::Bench {
-            users,
-            groups,
-            applications,
-            latency_ms,
-            concurrency,
-            tenants,
-            memory_mib,
-        } => bench::run(bench::BenchArgs {
-            users,
-            groups,
-            applications,
-            latency_ms,
-            concurrency,
-            tenants,
-            memory_mib,
-        })
-        .await
-        .map(|()| 0)
-        .map_err(Failure::run),
+        Command::Bench(args) => bench::run(args).await.map(|()| 0).map_err(Failure::run),
     }
 }
 
