@@ -75,7 +75,8 @@ pub struct LoadError {
     /// Path of the field within the rule (e.g. `operations[0].actions[1].targetValue`), or
     /// within the file when no rule is known.
     pub field: Option<String>,
-    pub kind: LoadErrorKind,
+    /// Boxed: errors travel by value through every function here.
+    pub kind: Box<LoadErrorKind>,
 }
 
 fn rule_prefix(rule: &Option<RuleRef>) -> String {
@@ -118,7 +119,7 @@ pub fn load_rules_file(path: &Path, checker: &dyn QueryChecker) -> Result<Vec<Ru
         file: file.clone(),
         rule: None,
         field: None,
-        kind,
+        kind: Box::new(kind),
     };
     let format = Format::from_path(path).ok_or_else(|| error(LoadErrorKind::Format))?;
     let text = std::fs::read_to_string(path).map_err(|e| error(LoadErrorKind::Io(e)))?;
@@ -146,7 +147,7 @@ pub fn parse_rules(
                 name: Some(raw_rule.name.clone()),
             }),
             field: Some(field.to_owned()),
-            kind,
+            kind: Box::new(kind),
         };
         if !names.insert(raw_rule.name.clone()) {
             return Err(error(
@@ -270,11 +271,11 @@ fn parse_json(text: &str, file: &str) -> Result<Vec<RawRule>, LoadError> {
         file: file.to_owned(),
         rule: None,
         field: None,
-        kind: LoadErrorKind::Parse {
+        kind: Box::new(LoadErrorKind::Parse {
             line: e.line(),
             column: e.column(),
             message: strip_position(&e.to_string()),
-        },
+        }),
     })?;
     Ok(rules)
 }
@@ -381,11 +382,11 @@ fn shape_error(
         file: file.to_owned(),
         rule,
         field: (!field.is_empty()).then_some(field),
-        kind: LoadErrorKind::Parse {
+        kind: Box::new(LoadErrorKind::Parse {
             line,
             column,
             message,
-        },
+        }),
     }
 }
 

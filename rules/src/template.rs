@@ -268,8 +268,7 @@ fn check_variable(
             }
             match path.get(1) {
                 Some((Access::Field(field), _)) if field == "data" => Ok(()),
-                Some((Access::Field(field), field_column)) if field == "total" => match path.get(2)
-                {
+                Some((Access::Field(field), _)) if field == "total" => match path.get(2) {
                     None => Ok(()),
                     Some((_, after)) => Err(TemplateError {
                         column: *after,
@@ -751,11 +750,11 @@ impl<'c> Parser<'c> {
         &mut self,
         ops: &[(&str, BinaryOp)],
     ) -> Result<Option<(BinaryOp, usize)>, TemplateError> {
-        if let (Token::Punct(p), column) = self.peek()? {
-            if let Some((_, op)) = ops.iter().find(|(symbol, _)| *symbol == p) {
-                self.next_token()?;
-                return Ok(Some((*op, column)));
-            }
+        if let (Token::Punct(p), column) = self.peek()?
+            && let Some((_, op)) = ops.iter().find(|(symbol, _)| *symbol == p)
+        {
+            self.next_token()?;
+            return Ok(Some((*op, column)));
         }
         Ok(None)
     }
