@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use alert_rules::model::WebhookMethod;
 use alert_rules::{
-    DeliveryOutcome, PlannedAction, RetryPolicy, TransportError, WebhookRequest, WebhookResponse,
-    WebhookTransport, deliver,
+    DeliveryOutcome, DeliveryRecord, PlannedAction, RetryPolicy, TransportError, WebhookRequest,
+    WebhookResponse, WebhookTransport, deliver,
 };
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -179,6 +179,19 @@ fn fast_policy() -> RetryPolicy {
     }
 }
 
+/// Starts a receiver with `script` and delivers one POST of `{"n":1}` to it.
+async fn deliver_one(script: &[Answer], policy: &RetryPolicy) -> (Receiver, DeliveryRecord) {
+    let (receiver, addr) = Receiver::start(script).await;
+    let actions = [webhook(
+        format!("http://{addr}/hook"),
+        WebhookMethod::Post,
+        r#"{"n":1}"#,
+    )];
+    let mut records = deliver(&actions, &HyperTransport::new(), policy).await;
+    assert_eq!(records.len(), 1);
+    (receiver, records.remove(0))
+}
+
 fn webhook(endpoint: String, method: WebhookMethod, body: &str) -> PlannedAction {
     PlannedAction::Webhook(WebhookRequest {
         endpoint,
@@ -193,15 +206,7 @@ fn webhook(endpoint: String, method: WebhookMethod, body: &str) -> PlannedAction
 
 #[tokio::test]
 async fn server_errors_are_retried_until_delivered() {
-    let (receiver, addr) = Receiver::start(&[(503, None), (500, None)]).await;
-    let actions = [webhook(
-        format!("http://{addr}/hook"),
-        WebhookMethod::Post,
-        r#"{"n":1}"#,
-    )];
-    let records = deliver(&actions, &HyperTransport::new(), &fast_policy()).await;
-    assert_eq!(records.len(), 1);
-    let record = &records[0];
+    let (receiver, record) = deliver_one(&[(503, None), (500, None)], &fast_policy()).await;
     assert_eq!(record.outcome, DeliveryOutcome::Delivered);
     assert_eq!(record.attempts, 3);
     assert_eq!(record.status, Some(200));
@@ -249,37 +254,25 @@ async fn too_many_requests_waits_for_retry_after() {
 
 #[tokio::test]
 async fn retry_after_is_capped() {
-    let (receiver, addr) = Receiver::start(&[(503, Some("3600")), (429, Some("soon"))]).await;
     let policy = RetryPolicy {
         max_retry_after: Duration::from_millis(30),
         ..fast_policy()
     };
-    let actions = [webhook(
-        format!("http://{addr}/hook"),
-        WebhookMethod::Post,
-        "{}",
-    )];
-    let records = deliver(&actions, &HyperTransport::new(), &policy).await;
-    assert_eq!(records[0].outcome, DeliveryOutcome::Delivered);
-    assert_eq!(records[0].waits_ms[0], 30, "an hour cut to the cap");
+    let (receiver, record) =
+        deliver_one(&[(503, Some("3600")), (429, Some("soon"))], &policy).await;
+    assert_eq!(record.outcome, DeliveryOutcome::Delivered);
+    assert_eq!(record.waits_ms[0], 30, "an hour cut to the cap");
     assert!(
-        (10..=20).contains(&records[0].waits_ms[1]),
+        (10..=20).contains(&record.waits_ms[1]),
         "unparsable Retry-After: backoff, {:?}",
-        records[0].waits_ms
+        record.waits_ms
     );
     assert_eq!(receiver.count(), 3);
 }
 
 #[tokio::test]
 async fn client_errors_are_not_retried_and_are_recorded_with_their_status() {
-    let (receiver, addr) = Receiver::start(&[(400, None)]).await;
-    let actions = [webhook(
-        format!("http://{addr}/hook"),
-        WebhookMethod::Post,
-        "{}",
-    )];
-    let records = deliver(&actions, &HyperTransport::new(), &fast_policy()).await;
-    let record = &records[0];
+    let (receiver, record) = deliver_one(&[(400, None)], &fast_policy()).await;
     assert_eq!(record.attempts, 1);
     assert_eq!(record.status, Some(400));
     assert_eq!(
@@ -294,15 +287,8 @@ async fn client_errors_are_not_retried_and_are_recorded_with_their_status() {
 
 #[tokio::test]
 async fn exhausted_retries_are_recorded_with_the_last_status() {
-    let (receiver, addr) =
-        Receiver::start(&[(502, None), (503, None), (500, None), (500, None)]).await;
-    let actions = [webhook(
-        format!("http://{addr}/hook"),
-        WebhookMethod::Post,
-        "{}",
-    )];
-    let records = deliver(&actions, &HyperTransport::new(), &fast_policy()).await;
-    let record = &records[0];
+    let script = [(502, None), (503, None), (500, None), (500, None)];
+    let (receiver, record) = deliver_one(&script, &fast_policy()).await;
     assert_eq!(record.attempts, 3);
     assert_eq!(record.status, Some(500));
     assert_eq!(
