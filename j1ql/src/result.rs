@@ -1,0 +1,793 @@
+//! Query results: from traversal paths to J1's result shapes (entity list, table, tree),
+//! with aggregation, UNIQUE, ORDER BY, SKIP and LIMIT, and their JSON and text forms.
+
+use crate::ast::AggFunc;
+use crate::error::{ErrorKind, QueryError};
+use crate::exec::{Ctx, Paths};
+use crate::graph::pool::Sym;
+use crate::graph::{Ent, Graph, Pv, Rel, num_json};
+use crate::query::{Bind, Col, ColExpr, OrderBy, Output, Query};
+use hashbrown::{HashMap, HashSet};
+use serde_json::{Map, Value, json};
+use std::cmp::Ordering;
+
+/// Rows a table may hold before the query is refused as too broad.
+const MAX_ROWS: usize = 5_000_000;
+
+/// One entity in J1's shape: `{id, entity: {_key, _type, _class, ...metadata}, properties}`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EntityRow {
+    /// The entity's `_key` (our graphs have no separate id).
+    pub id: String,
+    /// `_key`, `_type`, `_class`, `_deleted`, every other `_`-prefixed property
+    /// (`_createdOn`, `_beginOn`, `_version`, ...) and `displayName`.
+    pub entity: Map<String, Value>,
+    /// Every property whose name does not start with `_`.
+    pub properties: Map<String, Value>,
+}
+
+impl EntityRow {
+    pub fn to_json(&self) -> Value {
+        json!({"id": self.id, "entity": self.entity, "properties": self.properties})
+    }
+}
+
+/// One relationship of a TREE result.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EdgeRow {
+    /// The relationship's `_key`.
+    pub id: String,
+    pub from_vertex_id: String,
+    pub to_vertex_id: String,
+    /// `_key`, `_type`, `_class`, `_deleted` and the other `_`-prefixed properties.
+    pub relationship: Map<String, Value>,
+    pub properties: Map<String, Value>,
+}
+
+impl EdgeRow {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "toVertexId": self.to_vertex_id,
+            "fromVertexId": self.from_vertex_id,
+            "relationship": self.relationship,
+            "properties": self.properties,
+        })
+    }
+}
+
+/// What a query returns, in one of J1's three shapes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum QueryResult {
+    /// No RETURN (the FIND entities) or `RETURN a, b` (distinct entities).
+    Entities(Vec<EntityRow>),
+    /// `RETURN a.x AS "Label", count(b)`: one row per path, or per group.
+    Table {
+        /// Column names in RETURN order (labels, else `alias.prop`, `count(alias)`;
+        /// `alias.*` expands to `alias.<name>` for every name its rows hold).
+        columns: Vec<String>,
+        rows: Vec<Map<String, Value>>,
+        /// For each row, the `_key`s of the FIND-node entities of the paths it came from
+        /// (one for a plain row, several for a UNIQUE or aggregated one): the row's
+        /// identity for alert `added`/`removed`.
+        start_keys: Vec<Vec<String>>,
+    },
+    /// `RETURN TREE`: the traversed entities and relationships.
+    Tree {
+        vertices: Vec<EntityRow>,
+        edges: Vec<EdgeRow>,
+    },
+}
+
+impl QueryResult {
+    /// Rows returned (vertices for a tree), after SKIP and LIMIT.
+    pub fn total(&self) -> usize {
+        match self {
+            QueryResult::Entities(rows) => rows.len(),
+            QueryResult::Table { rows, .. } => rows.len(),
+            QueryResult::Tree { vertices, .. } => vertices.len(),
+        }
+    }
+
+    /// J1's JSON: `{"type":"list"|"table"|"tree","data":...}`.
+    pub fn to_j1_json(&self) -> Value {
+        match self {
+            QueryResult::Entities(rows) => {
+                json!({"type": "list", "data": rows.iter().map(EntityRow::to_json).collect::<Vec<_>>()})
+            }
+            QueryResult::Table { rows, .. } => json!({"type": "table", "data": rows}),
+            QueryResult::Tree { vertices, edges } => json!({
+                "type": "tree",
+                "data": {
+                    "vertices": vertices.iter().map(EntityRow::to_json).collect::<Vec<_>>(),
+                    "edges": edges.iter().map(EdgeRow::to_json).collect::<Vec<_>>(),
+                }
+            }),
+        }
+    }
+
+    /// The result's identity for alert `added`/`removed`: entity `_key`s of the rows (for
+    /// tables the FIND-node entities each row came from, for trees the vertices),
+    /// distinct, in result order.
+    pub fn entity_ids(&self) -> Vec<String> {
+        let mut seen = std::collections::HashSet::new();
+        let keys: Vec<&String> = match self {
+            QueryResult::Entities(rows) => rows.iter().map(|r| &r.id).collect(),
+            QueryResult::Table { start_keys, .. } => start_keys.iter().flatten().collect(),
+            QueryResult::Tree { vertices, .. } => vertices.iter().map(|r| &r.id).collect(),
+        };
+        keys.into_iter()
+            .filter(|k| seen.insert(*k))
+            .cloned()
+            .collect()
+    }
+
+    /// Headers and rows of strings for a terminal table. Entities show `_key`, `_type`,
+    /// `_class` and `displayName`; a tree lists its vertices, then its edges.
+    pub fn to_text_table(&self) -> (Vec<String>, Vec<Vec<String>>) {
+        let entity_cells = |r: &EntityRow| -> Vec<String> {
+            ["_key", "_type", "_class", "displayName"]
+                .iter()
+                .map(|k| r.entity.get(*k).map_or(String::new(), cell))
+                .collect()
+        };
+        match self {
+            QueryResult::Entities(rows) => (
+                ["_key", "_type", "_class", "displayName"]
+                    .map(String::from)
+                    .to_vec(),
+                rows.iter().map(entity_cells).collect(),
+            ),
+            QueryResult::Table { columns, rows, .. } => {
+                let headers = columns.clone();
+                let body = rows
+                    .iter()
+                    .map(|row| {
+                        headers
+                            .iter()
+                            .map(|h| row.get(h).map_or(String::new(), cell))
+                            .collect()
+                    })
+                    .collect();
+                (headers, body)
+            }
+            QueryResult::Tree { vertices, edges } => {
+                let headers = [
+                    "kind",
+                    "_key",
+                    "_type",
+                    "_class",
+                    "displayName",
+                    "from",
+                    "to",
+                ]
+                .map(String::from)
+                .to_vec();
+                let mut body: Vec<Vec<String>> = vertices
+                    .iter()
+                    .map(|v| {
+                        let mut r = vec!["vertex".to_owned()];
+                        r.extend(entity_cells(v));
+                        r.extend([String::new(), String::new()]);
+                        r
+                    })
+                    .collect();
+                for e in edges {
+                    let get = |k: &str| e.relationship.get(k).map_or(String::new(), cell);
+                    body.push(vec![
+                        "edge".into(),
+                        e.id.clone(),
+                        get("_type"),
+                        get("_class"),
+                        e.properties.get("displayName").map_or(String::new(), cell),
+                        e.from_vertex_id.clone(),
+                        e.to_vertex_id.clone(),
+                    ]);
+                }
+                (headers, body)
+            }
+        }
+    }
+}
+
+/// A JSON value as a table cell: strings bare, null empty, arrays joined.
+fn cell(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        Value::Array(items) => items.iter().map(cell).collect::<Vec<_>>().join(", "),
+        other => other.to_string(),
+    }
+}
+
+pub(crate) fn pv_json(g: &Graph, v: Option<Pv<'_>>) -> Value {
+    match v {
+        None | Some(Pv::Null) => Value::Null,
+        Some(Pv::Bool(b)) => Value::Bool(b),
+        Some(Pv::Num(n)) => num_json(n),
+        Some(Pv::Str(s)) => Value::String(g.str(s).to_owned()),
+        Some(Pv::Arr(elems)) => Value::Array(elems.iter().map(|&e| g.json(e)).collect()),
+        Some(Pv::Other(v)) => v.clone(),
+    }
+}
+
+fn split_meta(
+    props: impl Iterator<Item = (String, Value)>,
+    meta: &mut Map<String, Value>,
+) -> Map<String, Value> {
+    let mut properties = Map::new();
+    for (name, v) in props {
+        if name.starts_with('_') {
+            meta.insert(name, v);
+        } else {
+            if name == "displayName" {
+                meta.insert(name.clone(), v.clone());
+            }
+            properties.insert(name, v);
+        }
+    }
+    properties
+}
+
+pub(crate) fn entity_row(g: &Graph, e: Ent) -> EntityRow {
+    let i = e as usize;
+    let key = g.str(g.ent_key[i]).to_owned();
+    let mut entity = Map::new();
+    entity.insert("_key".into(), Value::String(key.clone()));
+    entity.insert(
+        "_type".into(),
+        Value::String(g.str(g.ent_type[i]).to_owned()),
+    );
+    entity.insert(
+        "_class".into(),
+        Value::Array(g.classes_of(e).iter().map(|&c| g.json(c)).collect()),
+    );
+    entity.insert("_deleted".into(), Value::Bool(g.ent_deleted[i]));
+    let properties = split_meta(
+        g.entity_props(e).map(|(k, v)| (k.to_owned(), v)),
+        &mut entity,
+    );
+    EntityRow {
+        id: key,
+        entity,
+        properties,
+    }
+}
+
+fn edge_row(g: &Graph, r: Rel) -> EdgeRow {
+    let i = r as usize;
+    let key = g.str(g.rel_key[i]).to_owned();
+    let from = g.str(g.ent_key[g.rel_from[i] as usize]).to_owned();
+    let to = g.str(g.ent_key[g.rel_to[i] as usize]).to_owned();
+    let mut relationship = Map::new();
+    relationship.insert("_key".into(), Value::String(key.clone()));
+    relationship.insert(
+        "_type".into(),
+        Value::String(g.str(g.rel_type[i]).to_owned()),
+    );
+    relationship.insert(
+        "_class".into(),
+        Value::String(g.str(g.rel_verb[i]).to_owned()),
+    );
+    relationship.insert("_fromEntityKey".into(), Value::String(from.clone()));
+    relationship.insert("_toEntityKey".into(), Value::String(to.clone()));
+    relationship.insert("_deleted".into(), Value::Bool(g.rel_deleted[i]));
+    let properties = split_meta(
+        g.rel_props(r).map(|(k, v)| (k.to_owned(), v)),
+        &mut relationship,
+    );
+    EdgeRow {
+        id: key,
+        from_vertex_id: from,
+        to_vertex_id: to,
+        relationship,
+        properties,
+    }
+}
+
+/// J1's total order for sorting: numbers, then strings, then booleans, then the rest.
+fn cmp_values(a: &Value, b: &Value) -> Ordering {
+    fn rank(v: &Value) -> u8 {
+        match v {
+            Value::Number(_) => 0,
+            Value::String(_) => 1,
+            Value::Bool(_) => 2,
+            Value::Array(_) => 3,
+            Value::Object(_) => 4,
+            Value::Null => 5,
+        }
+    }
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x
+            .as_f64()
+            .unwrap_or(0.0)
+            .total_cmp(&y.as_f64().unwrap_or(0.0)),
+        (Value::String(x), Value::String(y)) => x.cmp(y),
+        (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
+        _ if rank(a) == rank(b) => a.to_string().cmp(&b.to_string()),
+        _ => rank(a).cmp(&rank(b)),
+    }
+}
+
+/// Sorts by several keys; a missing value sorts last in either direction.
+fn cmp_keys(a: &[Value], b: &[Value], desc: &[bool]) -> Ordering {
+    for ((x, y), &d) in a.iter().zip(b).zip(desc) {
+        let o = match (x.is_null(), y.is_null()) {
+            (true, true) => Ordering::Equal,
+            (true, false) => Ordering::Greater,
+            (false, true) => Ordering::Less,
+            _ if d => cmp_values(y, x),
+            _ => cmp_values(x, y),
+        };
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    Ordering::Equal
+}
+
+/// A property value as a hashable grouping key.
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Atom {
+    Undefined,
+    Bool(bool),
+    Num(u64),
+    Str(Sym),
+    Json(String),
+}
+
+fn atom(v: Option<Pv<'_>>, g: &Graph) -> Atom {
+    match v {
+        None | Some(Pv::Null) => Atom::Undefined,
+        Some(Pv::Bool(b)) => Atom::Bool(b),
+        // -0.0 and 0.0 are one group.
+        Some(Pv::Num(n)) => Atom::Num((n + 0.0).to_bits()),
+        Some(Pv::Str(s)) => Atom::Str(s),
+        Some(v) => Atom::Json(pv_json(g, Some(v)).to_string()),
+    }
+}
+
+fn bound(b: Bind, nodes: &[Ent], rels: &[Rel]) -> u32 {
+    match b {
+        Bind::Node(i) => nodes[i],
+        Bind::Rel(h) => rels[h],
+    }
+}
+
+fn bind_prop_of<'g>(g: &'g Graph, b: Bind, obj: u32, p: Option<Sym>) -> Option<Pv<'g>> {
+    let p = p?;
+    match b {
+        Bind::Node(_) => g.entity_prop(obj, p),
+        Bind::Rel(_) => g.rel_prop(obj, p),
+    }
+}
+
+fn keys_of(g: &Graph, ents: impl IntoIterator<Item = Ent>) -> Vec<String> {
+    ents.into_iter()
+        .map(|e| g.str(g.ent_key[e as usize]).to_owned())
+        .collect()
+}
+
+/// Column names in RETURN order; `alias.*` contributes the names its rows hold.
+fn columns(cols: &[Col], rows: &[Map<String, Value>]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for c in cols {
+        if let ColExpr::All(_) = c.expr {
+            let prefix = format!("{}.", c.name.strip_suffix(".*").unwrap_or(&c.name));
+            for row in rows {
+                for k in row.keys() {
+                    if k.starts_with(&prefix) && !out.contains(k) {
+                        out.push(k.clone());
+                    }
+                }
+            }
+        } else if !out.contains(&c.name) {
+            out.push(c.name.clone());
+        }
+    }
+    out
+}
+
+fn too_broad() -> QueryError {
+    QueryError::new(
+        ErrorKind::Limit,
+        "",
+        0..0,
+        format!(
+            "the query returns more than {MAX_ROWS} rows; narrow it with WITH filters or aggregate"
+        ),
+    )
+}
+
+/// Column values of one path (no aggregation).
+fn row_of(
+    ctx: &Ctx<'_, '_>,
+    cols: &[Col],
+    syms: &[Option<Sym>],
+    nodes: &[Ent],
+    rels: &[Rel],
+) -> Map<String, Value> {
+    let g = ctx.g;
+    let mut row = Map::new();
+    for (c, &sym) in cols.iter().zip(syms) {
+        match &c.expr {
+            ColExpr::Prop(b, _) => {
+                row.insert(
+                    c.name.clone(),
+                    pv_json(g, ctx.bind_prop(nodes, rels, *b, sym)),
+                );
+            }
+            ColExpr::All(b) => {
+                let prefix = c.name.strip_suffix(".*").unwrap_or(&c.name);
+                let (meta, props) = match *b {
+                    Bind::Node(i) => {
+                        let r = entity_row(g, nodes[i]);
+                        (r.entity, r.properties)
+                    }
+                    Bind::Rel(h) => {
+                        let r = edge_row(g, rels[h]);
+                        (r.relationship, r.properties)
+                    }
+                };
+                for (k, v) in meta.into_iter().chain(props) {
+                    row.insert(format!("{prefix}.{k}"), v);
+                }
+            }
+            ColExpr::Agg(..) => {}
+        }
+    }
+    row
+}
+
+struct Group {
+    key: Vec<Value>,
+    /// Per aggregate column: the distinct objects bound to its alias.
+    objs: Vec<HashSet<u32>>,
+    starts: HashSet<Ent>,
+}
+
+fn aggregate(
+    g: &Graph,
+    func: AggFunc,
+    b: Bind,
+    prop: Option<Sym>,
+    has_prop: bool,
+    objs: &HashSet<u32>,
+) -> Value {
+    if !has_prop {
+        return Value::from(objs.len());
+    }
+    let mut sorted: Vec<u32> = objs.iter().copied().collect();
+    sorted.sort_unstable();
+    let values = sorted.iter().map(|&o| bind_prop_of(g, b, o, prop));
+    if func == AggFunc::Count {
+        let distinct: HashSet<Atom> = values
+            .map(|v| atom(v, g))
+            .filter(|a| *a != Atom::Undefined)
+            .collect();
+        return Value::from(distinct.len());
+    }
+    let mut nums = Vec::new();
+    for v in values {
+        match v {
+            Some(Pv::Num(n)) => nums.push(n),
+            Some(Pv::Arr(elems)) => nums.extend(elems.iter().filter_map(|&e| match g.pv(e) {
+                Pv::Num(n) => Some(n),
+                _ => None,
+            })),
+            _ => {}
+        }
+    }
+    if nums.is_empty() {
+        return Value::Null;
+    }
+    let r = match func {
+        AggFunc::Min => nums.iter().copied().fold(f64::INFINITY, f64::min),
+        AggFunc::Max => nums.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        AggFunc::Sum => nums.iter().sum(),
+        AggFunc::Avg => nums.iter().sum::<f64>() / nums.len() as f64,
+        AggFunc::Count => unreachable!("count returned above"),
+    };
+    num_json(r)
+}
+
+/// Turns the paths of `q` into its result.
+pub(crate) fn shape(
+    q: &Query,
+    ctx: &mut Ctx<'_, '_>,
+    paths: &mut dyn Paths,
+    limit: usize,
+) -> Result<QueryResult, QueryError> {
+    let g = ctx.g;
+    let skip = q.skip;
+    let end = skip.saturating_add(limit);
+    let desc: Vec<bool> = q.order.iter().map(|o| o.1).collect();
+    match &q.output {
+        Output::Entities(nodes) => {
+            let n = g.entity_count();
+            let mut seen = vec![false; n];
+            let mut ents = Vec::new();
+            if ctx.where_.is_none() {
+                for &node in nodes {
+                    for e in paths.node_set(ctx, node)? {
+                        if !std::mem::replace(&mut seen[e as usize], true) {
+                            ents.push(e);
+                        }
+                    }
+                }
+            } else {
+                let mut per: Vec<Vec<bool>> = nodes.iter().map(|_| vec![false; n]).collect();
+                paths.for_each(ctx, &mut |ctx, ns, rs| {
+                    if ctx.where_ok(ns, rs) {
+                        for (k, &node) in nodes.iter().enumerate() {
+                            per[k][ns[node] as usize] = true;
+                        }
+                    }
+                    false
+                })?;
+                for bits in per {
+                    for (e, hit) in bits.into_iter().enumerate() {
+                        if hit && !std::mem::replace(&mut seen[e], true) {
+                            ents.push(e as Ent);
+                        }
+                    }
+                }
+            }
+            if !q.order.is_empty() {
+                let props: Vec<Option<Sym>> = q
+                    .order
+                    .iter()
+                    .map(|(o, _)| match o {
+                        OrderBy::EntityProp(p) => g.sym(p),
+                        _ => None,
+                    })
+                    .collect();
+                let mut keyed: Vec<(Vec<Value>, Ent)> = ents
+                    .into_iter()
+                    .map(|e| {
+                        (
+                            props
+                                .iter()
+                                .map(|p| pv_json(g, p.and_then(|p| g.entity_prop(e, p))))
+                                .collect(),
+                            e,
+                        )
+                    })
+                    .collect();
+                keyed.sort_by(|a, b| cmp_keys(&a.0, &b.0, &desc));
+                ents = keyed.into_iter().map(|k| k.1).collect();
+            }
+            Ok(QueryResult::Entities(
+                ents.into_iter()
+                    .skip(skip)
+                    .take(limit)
+                    .map(|e| entity_row(g, e))
+                    .collect(),
+            ))
+        }
+        Output::Table {
+            cols,
+            aggregated: false,
+        } => {
+            let syms: Vec<Option<Sym>> = cols
+                .iter()
+                .map(|c| match &c.expr {
+                    ColExpr::Prop(_, p) => g.sym(p),
+                    _ => None,
+                })
+                .collect();
+            let order_syms: Vec<Option<Sym>> = q
+                .order
+                .iter()
+                .map(|(o, _)| match o {
+                    OrderBy::PathProp(_, p) => g.sym(p),
+                    _ => None,
+                })
+                .collect();
+            // Without ORDER BY or UNIQUE the first rows are final: stop at SKIP + LIMIT.
+            let cap = (q.order.is_empty() && !q.unique).then_some(end);
+            let mut rows: Vec<(Vec<Value>, Map<String, Value>, Vec<Ent>)> = Vec::new();
+            let mut uniq: HashMap<String, usize> = HashMap::new();
+            let mut overflow = false;
+            paths.for_each(ctx, &mut |ctx, ns, rs| {
+                if !ctx.where_ok(ns, rs) {
+                    return false;
+                }
+                let row = row_of(ctx, cols, &syms, ns, rs);
+                if q.unique {
+                    let text = Value::Object(row.clone()).to_string();
+                    if let Some(&i) = uniq.get(&text) {
+                        rows[i].2.push(ns[0]);
+                        return false;
+                    }
+                    uniq.insert(text, rows.len());
+                }
+                let keys = q
+                    .order
+                    .iter()
+                    .zip(&order_syms)
+                    .map(|((o, _), &sym)| match o {
+                        OrderBy::Col(i) => row.get(&cols[*i].name).cloned().unwrap_or(Value::Null),
+                        OrderBy::PathProp(b, _) => pv_json(ctx.g, ctx.bind_prop(ns, rs, *b, sym)),
+                        OrderBy::EntityProp(_) => Value::Null,
+                    })
+                    .collect();
+                rows.push((keys, row, vec![ns[0]]));
+                overflow = rows.len() > MAX_ROWS;
+                overflow || cap.is_some_and(|c| rows.len() >= c)
+            })?;
+            if overflow {
+                return Err(too_broad());
+            }
+            rows.sort_by(|a, b| cmp_keys(&a.0, &b.0, &desc));
+            let (rows, start_keys): (Vec<Map<String, Value>>, Vec<Vec<String>>) = rows
+                .into_iter()
+                .skip(skip)
+                .take(limit)
+                .map(|(_, row, mut starts)| {
+                    starts.sort_unstable();
+                    starts.dedup();
+                    (row, keys_of(g, starts))
+                })
+                .unzip();
+            Ok(QueryResult::Table {
+                columns: columns(cols, &rows),
+                rows,
+                start_keys,
+            })
+        }
+        Output::Table {
+            cols,
+            aggregated: true,
+        } => {
+            let syms: Vec<Option<Sym>> = cols
+                .iter()
+                .map(|c| match &c.expr {
+                    ColExpr::Prop(_, p) => g.sym(p),
+                    ColExpr::Agg(_, _, Some(p)) => g.sym(p),
+                    _ => None,
+                })
+                .collect();
+            let key_cols: Vec<usize> = (0..cols.len())
+                .filter(|&i| !matches!(cols[i].expr, ColExpr::Agg(..)))
+                .collect();
+            let agg_cols: Vec<usize> = (0..cols.len())
+                .filter(|&i| matches!(cols[i].expr, ColExpr::Agg(..)))
+                .collect();
+            let mut groups: Vec<Group> = Vec::new();
+            let mut index: HashMap<Vec<Atom>, usize> = HashMap::new();
+            if key_cols.is_empty() {
+                // All aggregates: one row over the whole traversal, even an empty one.
+                groups.push(Group {
+                    key: Vec::new(),
+                    objs: agg_cols.iter().map(|_| HashSet::new()).collect(),
+                    starts: HashSet::new(),
+                });
+                index.insert(Vec::new(), 0);
+            }
+            let mut atoms = Vec::with_capacity(key_cols.len());
+            paths.for_each(ctx, &mut |ctx, ns, rs| {
+                if !ctx.where_ok(ns, rs) {
+                    return false;
+                }
+                atoms.clear();
+                for &c in &key_cols {
+                    let ColExpr::Prop(b, _) = &cols[c].expr else {
+                        continue;
+                    };
+                    atoms.push(atom(ctx.bind_prop(ns, rs, *b, syms[c]), ctx.g));
+                }
+                let gi = match index.get(&atoms) {
+                    Some(&gi) => gi,
+                    None => {
+                        let key = key_cols
+                            .iter()
+                            .map(|&c| match &cols[c].expr {
+                                ColExpr::Prop(b, _) => {
+                                    pv_json(ctx.g, ctx.bind_prop(ns, rs, *b, syms[c]))
+                                }
+                                _ => Value::Null,
+                            })
+                            .collect();
+                        groups.push(Group {
+                            key,
+                            objs: agg_cols.iter().map(|_| HashSet::new()).collect(),
+                            starts: HashSet::new(),
+                        });
+                        index.insert(atoms.clone(), groups.len() - 1);
+                        groups.len() - 1
+                    }
+                };
+                let group = &mut groups[gi];
+                for (k, &c) in agg_cols.iter().enumerate() {
+                    if let ColExpr::Agg(_, b, _) = &cols[c].expr {
+                        group.objs[k].insert(bound(*b, ns, rs));
+                    }
+                }
+                group.starts.insert(ns[0]);
+                false
+            })?;
+            let mut rows: Vec<(Vec<Value>, Map<String, Value>, Vec<Ent>)> =
+                Vec::with_capacity(groups.len());
+            for group in groups {
+                let mut row = Map::new();
+                let (mut ki, mut ai) = (0, 0);
+                for (c, col) in cols.iter().enumerate() {
+                    let v = match &col.expr {
+                        ColExpr::Agg(func, b, prop) => {
+                            ai += 1;
+                            aggregate(g, *func, *b, syms[c], prop.is_some(), &group.objs[ai - 1])
+                        }
+                        _ => {
+                            ki += 1;
+                            group.key[ki - 1].clone()
+                        }
+                    };
+                    row.insert(col.name.clone(), v);
+                }
+                let keys = q
+                    .order
+                    .iter()
+                    .map(|(o, _)| match o {
+                        OrderBy::Col(i) => row.get(&cols[*i].name).cloned().unwrap_or(Value::Null),
+                        _ => Value::Null,
+                    })
+                    .collect();
+                let mut starts: Vec<Ent> = group.starts.into_iter().collect();
+                starts.sort_unstable();
+                rows.push((keys, row, starts));
+            }
+            rows.sort_by(|a, b| cmp_keys(&a.0, &b.0, &desc));
+            let (rows, start_keys): (Vec<Map<String, Value>>, Vec<Vec<String>>) = rows
+                .into_iter()
+                .skip(skip)
+                .take(limit)
+                .map(|(_, row, starts)| (row, keys_of(g, starts)))
+                .unzip();
+            Ok(QueryResult::Table {
+                columns: columns(cols, &rows),
+                rows,
+                start_keys,
+            })
+        }
+        Output::Tree => {
+            let mut seen_v = vec![false; g.entity_count()];
+            let mut seen_e: HashSet<Rel> = HashSet::new();
+            let (mut vertices, mut edges) = (Vec::new(), Vec::new());
+            let mut current: Option<Ent> = None;
+            let mut ordinal = 0usize;
+            paths.for_each(ctx, &mut |ctx, ns, rs| {
+                if !ctx.where_ok(ns, rs) {
+                    return false;
+                }
+                // Paths arrive grouped by start entity: SKIP/LIMIT count start entities.
+                if current != Some(ns[0]) {
+                    if current.is_some() {
+                        ordinal += 1;
+                    }
+                    current = Some(ns[0]);
+                }
+                if ordinal >= end {
+                    return true;
+                }
+                if ordinal >= skip {
+                    for &e in ns {
+                        if !std::mem::replace(&mut seen_v[e as usize], true) {
+                            vertices.push(e);
+                        }
+                    }
+                    for &r in rs {
+                        if seen_e.insert(r) {
+                            edges.push(r);
+                        }
+                    }
+                }
+                false
+            })?;
+            Ok(QueryResult::Tree {
+                vertices: vertices.into_iter().map(|e| entity_row(g, e)).collect(),
+                edges: edges.into_iter().map(|r| edge_row(g, r)).collect(),
+            })
+        }
+    }
+}
