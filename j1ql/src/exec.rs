@@ -496,23 +496,25 @@ fn verb_range<'a>(g: &Graph, edges: &'a [(Rel, Ent)], verbs: &CVerbs) -> &'a [(R
     }
 }
 
+/// A consumer of traversal paths (node entities, hop relationships); true stops.
+pub(crate) type PathFn<'a> = dyn FnMut(&Ctx<'_, '_>, &[Ent], &[Rel]) -> bool + 'a;
+
+/// A complete path held by the naive evaluator.
+type Path = (Vec<Ent>, Vec<Rel>);
+
 /// Where paths come from: the planner or the naive reference.
 pub(crate) trait Paths {
     /// The distinct entities bound to node `i` over all complete paths, ascending.
     fn node_set(&mut self, ctx: &mut Ctx<'_, '_>, i: usize) -> Result<Vec<Ent>, QueryError>;
     /// Every complete path, in canonical order (start entity ascending, then adjacency
     /// order), until `f` returns true.
-    fn for_each(
-        &mut self,
-        ctx: &mut Ctx<'_, '_>,
-        f: &mut dyn FnMut(&Ctx<'_, '_>, &[Ent], &[Rel]) -> bool,
-    ) -> Result<(), QueryError>;
+    fn for_each(&mut self, ctx: &mut Ctx<'_, '_>, f: &mut PathFn<'_>) -> Result<(), QueryError>;
 }
 
 /// The reference evaluator: every entity tested for the FIND node, every path extended
 /// hop by hop from the left, nothing indexed, nothing pruned.
 pub(crate) struct Naive {
-    paths: Option<Vec<(Vec<Ent>, Vec<Rel>)>>,
+    paths: Option<Vec<Path>>,
 }
 
 impl Naive {
@@ -520,9 +522,9 @@ impl Naive {
         Naive { paths: None }
     }
 
-    fn paths(&mut self, ctx: &mut Ctx<'_, '_>) -> Result<&[(Vec<Ent>, Vec<Rel>)], QueryError> {
+    fn paths(&mut self, ctx: &mut Ctx<'_, '_>) -> Result<&[Path], QueryError> {
         if self.paths.is_none() {
-            let mut level: Vec<(Vec<Ent>, Vec<Rel>)> = Vec::new();
+            let mut level: Vec<Path> = Vec::new();
             for e in 0..ctx.g.entity_count() as Ent {
                 if ctx.node_ok(0, e) {
                     ctx.visit()?;
@@ -564,11 +566,7 @@ impl Paths for Naive {
         Ok(set)
     }
 
-    fn for_each(
-        &mut self,
-        ctx: &mut Ctx<'_, '_>,
-        f: &mut dyn FnMut(&Ctx<'_, '_>, &[Ent], &[Rel]) -> bool,
-    ) -> Result<(), QueryError> {
+    fn for_each(&mut self, ctx: &mut Ctx<'_, '_>, f: &mut PathFn<'_>) -> Result<(), QueryError> {
         let paths = std::mem::take(&mut self.paths);
         let paths = match paths {
             Some(p) => p,

@@ -190,7 +190,13 @@ impl<'a> Parser<'a> {
             None
         };
         let mut order_by = Vec::new();
-        if self.eat_kw("ORDER") {
+        let order = self.peek_kw("ORDER");
+        if order {
+            self.bump();
+        } else {
+            self.expect_note("`ORDER BY`");
+        }
+        if order {
             self.expect_kw("BY")?;
             loop {
                 order_by.push(self.order_key()?);
@@ -235,7 +241,7 @@ impl<'a> Parser<'a> {
 
     fn count(&mut self) -> PResult<usize> {
         match *self.peek() {
-            Tok::Num(n) if n.fract() == 0.0 && n >= 0.0 && n <= 1e15 => {
+            Tok::Num(n) if n.fract() == 0.0 && (0.0..=1e15).contains(&n) => {
                 self.bump();
                 Ok(n as usize)
             }

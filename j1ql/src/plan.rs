@@ -19,7 +19,7 @@
 
 use crate::ast::{Cond, Op};
 use crate::error::QueryError;
-use crate::exec::{CLeaf, CLit, CNode, CSel, Ctx, Paths};
+use crate::exec::{CLeaf, CLit, CNode, CSel, Ctx, PathFn, Paths};
 use crate::graph::{Ent, Graph, Rel};
 
 /// A set of entities: ascending list plus a bitmap for membership tests.
@@ -297,11 +297,7 @@ impl Paths for Planned {
         Ok(self.sets(ctx)[i].list.clone())
     }
 
-    fn for_each(
-        &mut self,
-        ctx: &mut Ctx<'_, '_>,
-        f: &mut dyn FnMut(&Ctx<'_, '_>, &[Ent], &[Rel]) -> bool,
-    ) -> Result<(), QueryError> {
+    fn for_each(&mut self, ctx: &mut Ctx<'_, '_>, f: &mut PathFn<'_>) -> Result<(), QueryError> {
         self.sets(ctx);
         let sets = self.sets.as_deref().unwrap_or_default();
         let ctx: &Ctx<'_, '_> = ctx;
@@ -327,7 +323,7 @@ fn dfs(
     nodes: &mut [Ent],
     rels: &mut [Rel],
     bufs: &mut [Vec<(Rel, Ent)>],
-    f: &mut dyn FnMut(&Ctx<'_, '_>, &[Ent], &[Rel]) -> bool,
+    f: &mut PathFn<'_>,
 ) -> Result<bool, QueryError> {
     if j + 1 == nodes.len() {
         ctx.visit()?;

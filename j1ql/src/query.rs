@@ -125,6 +125,9 @@ impl Query {
     }
 }
 
+/// Turns one comparison of the syntax tree into a resolved condition.
+type CmpFn<'f, 'a, C, L> = dyn FnMut(&Resolver<'a>, &C) -> Result<Cond<L>, QueryError> + 'f;
+
 struct Resolver<'a> {
     src: &'a str,
     explicit: Vec<(String, Bind)>,
@@ -359,7 +362,7 @@ impl<'a> Resolver<'a> {
     fn map_cond<C, L>(
         &self,
         c: &Cond<C>,
-        f: &mut dyn FnMut(&Self, &C) -> Result<Cond<L>, QueryError>,
+        f: &mut CmpFn<'_, 'a, C, L>,
     ) -> Result<Cond<L>, QueryError> {
         Ok(match c {
             Cond::Or(cs) => Cond::Or(

@@ -439,6 +439,9 @@ fn row_of(
     row
 }
 
+/// A row with its sort keys and the start entities it came from.
+type KeyedRow = (Vec<Value>, Map<String, Value>, Vec<Ent>);
+
 struct Group {
     key: Vec<Value>,
     /// Per aggregate column: the distinct objects bound to its alias.
@@ -586,7 +589,7 @@ pub(crate) fn shape(
                 .collect();
             // Without ORDER BY or UNIQUE the first rows are final: stop at SKIP + LIMIT.
             let cap = (q.order.is_empty() && !q.unique).then_some(end);
-            let mut rows: Vec<(Vec<Value>, Map<String, Value>, Vec<Ent>)> = Vec::new();
+            let mut rows: Vec<KeyedRow> = Vec::new();
             let mut uniq: HashMap<String, usize> = HashMap::new();
             let mut overflow = false;
             paths.for_each(ctx, &mut |ctx, ns, rs| {
@@ -707,8 +710,7 @@ pub(crate) fn shape(
                 group.starts.insert(ns[0]);
                 false
             })?;
-            let mut rows: Vec<(Vec<Value>, Map<String, Value>, Vec<Ent>)> =
-                Vec::with_capacity(groups.len());
+            let mut rows: Vec<KeyedRow> = Vec::with_capacity(groups.len());
             for group in groups {
                 let mut row = Map::new();
                 let (mut ki, mut ai) = (0, 0);
