@@ -531,3 +531,20 @@ fn unknown_extension_and_missing_file_are_refused() {
         "{error}"
     );
 }
+
+#[test]
+fn toml_takes_the_json_when_form_too() {
+    let toml = r#"
+[[rule]]
+name = "r"
+question = { queries = [{ query = "FIND jumpcloud_user" }] }
+[[rule.operations]]
+when = ["OR", ["queries.query0.total", ">", 0], ["AND", ["alertRuleName", "=", "r"]]]
+actions = [{ type = "CREATE_ALERT" }]
+"#;
+    let rules = load(toml, Format::Toml).unwrap();
+    let Some(Condition::Any(terms)) = &rules[0].operations[0].when else {
+        panic!("{:?}", rules[0].operations[0].when)
+    };
+    assert!(matches!(&terms[1], Condition::All(inner) if inner.len() == 1));
+}
