@@ -10,8 +10,9 @@
 //! Our decisions where J1 says nothing:
 //! - **Added/removed.** Each evaluation lists the result ids (entity `_key`s) that appeared
 //!   and left since the previous evaluation of the rule.
-//! - **Partial.** When a query touched a type that was partial in the run, the evaluation is
-//!   partial: a missing id may only be missing from the failed step, so it reports no
+//! - **Partial.** When a query touched a type that was partial in the run (or a partial type
+//!   is missing from the graph altogether, so nobody can tell who would read it), the
+//!   evaluation is partial: a missing id may only be missing from the failed step, so it reports no
 //!   `removed`, it never resolves an alert (an open alert stays open), and the ids the next
 //!   evaluation compares with keep the previous ones (so an id hidden by the partial run is
 //!   not "new" when it comes back).
@@ -224,7 +225,8 @@ pub fn evaluate(
     let result_ids: BTreeSet<String> = outputs.iter().flat_map(|o| o.ids.iter().cloned()).collect();
     let partial = outputs
         .iter()
-        .any(|o| !o.touched_types.is_disjoint(&ctx.partial_types));
+        .any(|o| !o.touched_types.is_disjoint(&ctx.partial_types))
+        || ctx.partial_types.iter().any(|t| !runner.holds_type(t));
     let empty = BTreeSet::new();
     let before = previous.map_or(&empty, |p| &p.result_ids);
     let added: Vec<String> = result_ids.difference(before).cloned().collect();

@@ -24,6 +24,15 @@ pub trait QueryChecker {
 pub trait QueryRunner: QueryChecker {
     /// Runs a query with no result limit (rules see every result, unlike interactive queries).
     fn run(&self, query: &str, include_deleted: bool) -> Result<QueryOutput, String>;
+
+    /// Whether the graph holds any entity or relationship of this `_type`. A query's touched
+    /// types come from what the graph holds (a verb's relationship types, a class's entity
+    /// types), so a partial type the graph does not hold at all cannot be traced to the
+    /// queries that would read it; evaluations then count as partial. The default says
+    /// every type is held.
+    fn holds_type(&self, _type_name: &str) -> bool {
+        true
+    }
 }
 
 /// One query's result, as a rule needs it.

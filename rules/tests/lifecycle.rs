@@ -1,16 +1,18 @@
-//! Evaluation and the alert lifecycle over a scripted query engine: opens, stays open,
-//! resolves; added/removed; partial evaluations; baseline and new-only rules; errors.
+//! Evaluation and the alert lifecycle, with the J1QL engine over small tenant graphs: opens,
+//! stays open, resolves; added/removed; partial evaluations; baseline and new-only rules;
+//! errors.
 
 mod support;
 
 use std::collections::BTreeSet;
 
 use alert_rules::{
-    AlertLevel, AlertTransition, Evaluation, EvaluationContext, Format, PlannedAction,
-    PreviousEvaluation, Rule, evaluate, parse_rules,
+    AlertLevel, AlertTransition, Evaluation, EvaluationContext, Format, J1qlChecker, J1qlRunner,
+    PlannedAction, PreviousEvaluation, Rule, evaluate, parse_rules,
 };
+use j1ql::Graph;
 use serde_json::{Value, json};
-use support::{ScriptedChecker, ScriptedRunner};
+use support::{Tenant, users_without_mfa};
 
 const QUERY: &str = "FIND jumpcloud_user WITH mfaEnabled != true";
 
@@ -33,7 +35,7 @@ fn rule(new_only: bool) -> Rule {
         "triggerActionsOnNewEntitiesOnly": new_only
     }])
     .to_string();
-    parse_rules(&text, Format::Json, "test.json", &ScriptedChecker)
+    parse_rules(&text, Format::Json, "test.json", &J1qlChecker)
         .unwrap()
         .remove(0)
 }
@@ -49,7 +51,6 @@ fn ctx(baseline: bool) -> EvaluationContext {
 /// Runs evaluations in sequence, carrying the previous state as the store would.
 struct Sequence {
     rule: Rule,
-    runner: ScriptedRunner,
     previous: Option<PreviousEvaluation>,
 }
 
@@ -57,18 +58,18 @@ impl Sequence {
     fn new(rule: Rule) -> Self {
         Sequence {
             rule,
-            runner: ScriptedRunner::default(),
             previous: None,
         }
     }
 
+    /// Evaluates on a graph where exactly the users `keys` lack MFA.
     fn run(&mut self, keys: &[&str], ctx: &EvaluationContext) -> Evaluation {
-        self.runner.answer(QUERY, "jumpcloud_user", keys);
-        self.evaluate(ctx)
+        self.run_on(&users_without_mfa(keys), ctx)
     }
 
-    fn evaluate(&mut self, ctx: &EvaluationContext) -> Evaluation {
-        let evaluation = evaluate(&self.rule, &self.runner, self.previous.as_ref(), ctx);
+    fn run_on(&mut self, graph: &Graph, ctx: &EvaluationContext) -> Evaluation {
+        let runner = J1qlRunner::new(graph, ctx.now_ms);
+        let evaluation = evaluate(&self.rule, &runner, self.previous.as_ref(), ctx);
         self.previous = Some(evaluation.next_previous());
         evaluation
     }
@@ -279,9 +280,17 @@ fn partial_types_the_queries_did_not_touch_leave_the_evaluation_complete() {
     other
         .partial_types
         .insert("jumpcloud_application".to_owned());
-    let evaluation = seq.run(&["u1"], &other);
+    let mut tenant = Tenant::default();
+    tenant.user("u1", 0, json!({"mfaEnabled": false}));
+    tenant.entity("a1", "jumpcloud_application", "Application", json!({}));
+    let evaluation = seq.run_on(&tenant.build(), &other);
     assert!(!evaluation.partial);
     assert_eq!(evaluation.removed, Some(vec![]));
+
+    // A partial type the graph does not hold at all cannot be traced: partial.
+    let evaluation = seq.run(&["u1"], &other);
+    assert!(evaluation.partial);
+    assert_eq!(evaluation.removed, None);
 }
 
 #[test]
@@ -306,17 +315,18 @@ fn query_error_is_recorded_and_leaves_the_alert_as_it_was() {
     let before = seq.previous.clone().unwrap();
     assert!(before.alert_active);
 
-    seq.runner.fail(QUERY, "graph unavailable");
-    let evaluation = seq.evaluate(&ctx(false));
-    assert_eq!(
-        evaluation.error.as_deref(),
-        Some("query query0: graph unavailable")
-    );
+    // The engine refuses the query at run time (here: a query the load check never saw).
+    let good = seq.rule.queries[0].query.clone();
+    seq.rule.queries[0].query = "FIND jumpcloud_user WITH".to_owned();
+    let evaluation = seq.run(&[], &ctx(false));
+    let error = evaluation.error.clone().expect("an error");
+    assert!(error.starts_with("query query0: 1:"), "{error}");
     assert_eq!(evaluation.transition, AlertTransition::StillActive);
     assert!(evaluation.actions.is_empty());
     assert_eq!(evaluation.removed, None);
     assert_eq!(evaluation.next_previous(), before, "state unchanged");
 
+    seq.rule.queries[0].query = good;
     let evaluation = seq.run(&[], &ctx(false));
     assert_eq!(evaluation.transition, AlertTransition::Resolved);
     assert_eq!(
@@ -334,7 +344,7 @@ fn template_error_at_evaluation_is_an_error() {
         "operations": [{"when": "{{queries.query0.total / 0 > 1}}", "actions": [{"type": "CREATE_ALERT"}]}]
     }])
     .to_string();
-    let rule = parse_rules(&text, Format::Json, "t.json", &ScriptedChecker)
+    let rule = parse_rules(&text, Format::Json, "t.json", &J1qlChecker)
         .unwrap()
         .remove(0);
     let mut seq = Sequence::new(rule);
@@ -360,14 +370,14 @@ fn json_when_form_and_several_queries() {
         ]
     }])
     .to_string();
-    let rule = parse_rules(&text, Format::Json, "t.json", &ScriptedChecker)
+    let rule = parse_rules(&text, Format::Json, "t.json", &J1qlChecker)
         .unwrap()
         .remove(0);
     let mut seq = Sequence::new(rule);
 
-    seq.runner
-        .answer("FIND jumpcloud_application", "jumpcloud_application", &[]);
-    let evaluation = seq.run(&["u1"], &ctx(false));
+    let mut tenant = Tenant::default();
+    tenant.user("u1", 0, json!({"mfaEnabled": false}));
+    let evaluation = seq.run_on(&tenant.build(), &ctx(false));
     assert_eq!(evaluation.transition, AlertTransition::Opened);
     assert_eq!(evaluation.alert_level, Some(AlertLevel::Low));
     assert!(
@@ -375,12 +385,8 @@ fn json_when_form_and_several_queries() {
         "the second operation's when is false"
     );
 
-    seq.runner.answer(
-        "FIND jumpcloud_application",
-        "jumpcloud_application",
-        &["a1"],
-    );
-    let evaluation = seq.run(&["u1"], &ctx(false));
+    tenant.entity("a1", "jumpcloud_application", "Application", json!({}));
+    let evaluation = seq.run_on(&tenant.build(), &ctx(false));
     assert_eq!(
         evaluation.transition,
         AlertTransition::Resolved,
@@ -412,7 +418,7 @@ fn webhook_only_rule_keeps_no_alert() {
                         "actions": [{"type": "WEBHOOK", "endpoint": "http://127.0.0.1:9/n"}]}]
     }])
     .to_string();
-    let rule = parse_rules(&text, Format::Json, "t.json", &ScriptedChecker)
+    let rule = parse_rules(&text, Format::Json, "t.json", &J1qlChecker)
         .unwrap()
         .remove(0);
     assert!(!rule.creates_alerts());

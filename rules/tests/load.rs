@@ -1,14 +1,13 @@
 //! Loading rules files: J1's shape in JSON and TOML, both `when` forms, and every refusal
 //! naming the file, the rule, the field and a line/column.
 
-mod support;
-
 use alert_rules::model::{Action, AlertLevel, Condition, WebhookMethod};
-use alert_rules::{Format, LoadError, LoadErrorKind, PollingInterval, Rule, parse_rules};
-use support::ScriptedChecker;
+use alert_rules::{
+    Format, J1qlChecker, LoadError, LoadErrorKind, PollingInterval, Rule, parse_rules,
+};
 
 fn load(text: &str, format: Format) -> Result<Vec<Rule>, LoadError> {
-    parse_rules(text, format, "rules.test", &ScriptedChecker)
+    parse_rules(text, format, "rules.test", &J1qlChecker)
 }
 
 fn refuse_json(text: &str) -> LoadError {
@@ -396,21 +395,49 @@ fn webhook_templates_and_fields_are_checked() {
 
 #[test]
 fn query_refused_by_the_engine_points_into_the_query() {
-    let error = refuse_json(
-        r#"[{"name": "r", "question": {"queries": [{"query": "FIND jumpcloud_user\nWITH x = BAD"}]}, "operations": [{"actions": [{"type": "CREATE_ALERT"}]}]}]"#,
-    );
-    assert_invalid(&error, "question.queries[0].query", "unexpected `BAD`");
-    assert!(
-        matches!(
-            *error.kind,
-            LoadErrorKind::Query {
-                line: 2,
-                column: 10,
-                ..
-            }
+    let rule_with = |query: &str| {
+        serde_json::json!([{"name": "r", "question": {"queries": [{"query": query}]},
+                            "operations": [{"actions": [{"type": "CREATE_ALERT"}]}]}])
+        .to_string()
+    };
+    // (query, line, column, message) as the J1QL engine reports them.
+    let cases = [
+        (
+            "FIND jumpcloud_user\nWITH mfaEnabled !== true",
+            2,
+            19,
+            "unexpected `=`",
         ),
-        "{error}"
-    );
+        (
+            "FIND jumpcloud_user AS u RETURN v.name",
+            1,
+            33,
+            "unknown alias `v`",
+        ),
+        (
+            "FIND jumpcloud_user WITH _createdOn > 'abc'",
+            1,
+            39,
+            "compares numbers and dates",
+        ),
+    ];
+    for (query, line, column, message) in cases {
+        let error = refuse_json(&rule_with(query));
+        assert_invalid(&error, "question.queries[0].query", message);
+        let LoadErrorKind::Query {
+            line: l, column: c, ..
+        } = *error.kind
+        else {
+            panic!("{error}")
+        };
+        assert_eq!((l, c), (line, column), "{error}");
+        assert!(
+            error
+                .to_string()
+                .contains(&format!("query line {line}, column {column}: ")),
+            "{error}"
+        );
+    }
 }
 
 #[test]
@@ -515,12 +542,12 @@ fn toml_errors_have_line_column_and_field() {
 
 #[test]
 fn unknown_extension_and_missing_file_are_refused() {
-    let error = alert_rules::load_rules_file(std::path::Path::new("rules.yaml"), &ScriptedChecker)
-        .unwrap_err();
+    let error =
+        alert_rules::load_rules_file(std::path::Path::new("rules.yaml"), &J1qlChecker).unwrap_err();
     assert!(matches!(*error.kind, LoadErrorKind::Format), "{error}");
     let error = alert_rules::load_rules_file(
         std::path::Path::new("/nonexistent/rules.json"),
-        &ScriptedChecker,
+        &J1qlChecker,
     )
     .unwrap_err();
     assert!(matches!(*error.kind, LoadErrorKind::Io(_)), "{error}");
