@@ -364,108 +364,192 @@ pub fn step_order(steps: &[StepInfo]) -> Result<Vec<usize>, String> {
     Ok(order)
 }
 
-/// Runs one tenant's job and writes its graph and `summary.json` under the output dir.
+/// Runs one tenant's job and writes its graph and `summary.json` under the output dir:
+/// [`TenantRun::setup`], [`TenantRun::run_steps`], [`TenantRun::report`].
 pub async fn run_job(
     plugin: &Plugin,
     info: &PluginInfo,
     spec: JobSpec,
 ) -> Result<Summary, JobError> {
-    let started = Instant::now();
-    let started_at_ms = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    let order = step_order(&info.steps).map_err(JobError::BadPlugin)?;
-    let redactor = Redactor::new(spec.config.secrets.clone());
-    let policy = Arc::new(spec.policy.clone());
-    let output_error = |source| JobError::Output {
-        dir: spec.output_dir.display().to_string(),
-        source,
-    };
+    let mut run = TenantRun::setup(plugin, info, spec).await?;
+    run.run_steps().await?;
+    run.report()
+}
 
-    // Nothing is written until the plugin accepted the configuration: the graph store
-    // of the run starts on a null sink and gets its files after `validate`.
-    let setup = run_setup(&spec, &policy);
-    let mut run = plugin.start(setup.clone()).await.map_err(JobError::Start)?;
-    let config = &spec.config.entries;
+/// One tenant's run, in the phases the CLI, the store and the scheduler plug into:
+/// - `setup`: the step order, a first instance, the plugin's `validate`, then the
+///   output (nothing is written before the plugin accepted its configuration);
+/// - `run_steps`: every step in dependency order, side by side up to
+///   `maxConcurrentSteps`, with J1's partial-success bookkeeping;
+/// - `report`: the graph flushed, the totals, `summary.json`.
+///
+/// Persisting the graph (the store) comes after `report`, from the written output.
+pub struct TenantRun<'p> {
+    plugin: &'p Plugin,
+    info: &'p PluginInfo,
+    spec: JobSpec,
+    started: Instant,
+    started_at_ms: u64,
+    order: Vec<usize>,
+    redactor: Redactor,
+    policy: Arc<SandboxPolicy>,
+    setup: RunSetup,
+    /// Instances free to run a step; the first one ran `validate`.
+    idle: Vec<PluginRun>,
+    /// Instances that trapped: kept for their figures, never entered again.
+    retired: Vec<PluginRun>,
+    /// Why `validate` refused the run, when it did.
+    validate_error: Option<ErrorReport>,
+    /// The first error after which no step can succeed.
+    stop: Option<ErrorReport>,
+    results: Vec<Option<StepResult>>,
+}
 
-    // The job stops at the first error after which no step can succeed.
-    let mut stop: Option<ErrorReport> = match run.validate(config).await {
-        Ok(Ok(())) => None,
-        Ok(Err(IntegrationError::InvalidConfig(e))) => {
-            return Err(JobError::Config(FieldError {
-                field: format!("integration.{}", e.field),
-                reason: redactor.scrub(&e.reason),
-            }));
-        }
-        Ok(Err(error)) => Some(ErrorReport::from_plugin(&error, &redactor)),
-        Err(failure) => Some(ErrorReport::from_failure(&failure, &redactor)),
-    };
-    let sink = FileSink::create(&spec.output_dir).map_err(output_error)?;
-    *lock(&setup.graph)? = GraphStore::new(Box::new(sink)).with_redactor(redactor.clone());
-    let run_error = stop.clone();
+impl<'p> TenantRun<'p> {
+    /// Orders the steps, starts a first instance, runs the plugin's `validate` and
+    /// opens the output. A configuration the plugin refuses is an error (nothing
+    /// written); any other refusal stops the run before its first step.
+    pub async fn setup(
+        plugin: &'p Plugin,
+        info: &'p PluginInfo,
+        spec: JobSpec,
+    ) -> Result<TenantRun<'p>, JobError> {
+        let started = Instant::now();
+        let started_at_ms = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let order = step_order(&info.steps).map_err(JobError::BadPlugin)?;
+        let redactor = Redactor::new(spec.config.secrets.clone());
+        let policy = Arc::new(spec.policy.clone());
+        // The graph starts on a null sink and gets its files after `validate`.
+        let setup = run_setup(&spec, &policy);
+        let mut first = plugin.start(setup.clone()).await.map_err(JobError::Start)?;
+        let validate_error = match first.validate(&spec.config.entries).await {
+            Ok(Ok(())) => None,
+            Ok(Err(IntegrationError::InvalidConfig(e))) => {
+                return Err(JobError::Config(FieldError {
+                    field: format!("integration.{}", e.field),
+                    reason: redactor.scrub(&e.reason),
+                }));
+            }
+            Ok(Err(error)) => Some(ErrorReport::from_plugin(&error, &redactor)),
+            Err(failure) => Some(ErrorReport::from_failure(&failure, &redactor)),
+        };
+        let sink = FileSink::create(&spec.output_dir).map_err(|source| JobError::Output {
+            dir: spec.output_dir.display().to_string(),
+            source,
+        })?;
+        *lock(&setup.graph)? = GraphStore::new(Box::new(sink)).with_redactor(redactor.clone());
+        Ok(TenantRun {
+            plugin,
+            info,
+            started,
+            started_at_ms,
+            order,
+            redactor,
+            policy,
+            setup,
+            idle: vec![first],
+            retired: Vec::new(),
+            stop: validate_error.clone(),
+            validate_error,
+            results: vec![None; info.steps.len()],
+            spec,
+        })
+    }
 
-    // Steps run as soon as their dependencies are done, up to `maxConcurrentSteps` at a
-    // time, each in a store of its own (a store runs one call at a time); the stores
-    // share the graph, the request slots, the log budget and the deadline.
-    let config = Arc::new(spec.config.entries.clone());
-    let parallel = policy.max_concurrent_steps.max(1) as usize;
-    let mut results: Vec<Option<StepResult>> = vec![None; info.steps.len()];
-    let mut launched = vec![false; info.steps.len()];
-    let mut idle = vec![run];
-    let mut retired: Vec<PluginRun> = Vec::new();
-    let mut running = tokio::task::JoinSet::new();
-    loop {
-        while stop.is_none() && running.len() < parallel {
-            let ready = order.iter().copied().find(|&index| {
-                !launched[index]
-                    && info.steps[index]
-                        .depends_on
-                        .iter()
-                        .all(|dep| results[step_index(info, dep)].is_some())
-            });
-            let Some(index) = ready else {
+    /// The tenant this run is for.
+    pub fn tenant(&self) -> &str {
+        &self.spec.tenant
+    }
+
+    /// Runs every step as soon as its dependencies are done, up to
+    /// `maxConcurrentSteps` at a time, each in a store of its own (a store runs one
+    /// call at a time); the stores share the graph, the request slots, the log budget
+    /// and the deadline. Steps never started (the run stopped) are reported failed.
+    pub async fn run_steps(&mut self) -> Result<(), JobError> {
+        let info = self.info;
+        let config = Arc::new(self.spec.config.entries.clone());
+        let parallel = self.policy.max_concurrent_steps.max(1) as usize;
+        let mut launched = vec![false; info.steps.len()];
+        let mut running = tokio::task::JoinSet::new();
+        loop {
+            while self.stop.is_none() && running.len() < parallel {
+                let ready = self.order.iter().copied().find(|&index| {
+                    !launched[index]
+                        && info.steps[index]
+                            .depends_on
+                            .iter()
+                            .all(|dep| self.results[step_index(info, dep)].is_some())
+                });
+                let Some(index) = ready else {
+                    break;
+                };
+                let mut run = match self.idle.pop() {
+                    Some(run) => run,
+                    None => match self.plugin.start(self.setup.clone()).await {
+                        Ok(run) => run,
+                        Err(failure) => {
+                            self.stop = Some(ErrorReport::from_failure(&failure, &self.redactor));
+                            break;
+                        }
+                    },
+                };
+                launched[index] = true;
+                let step_id = info.steps[index].id.clone();
+                let config = config.clone();
+                tracing::info!(tenant = %self.spec.tenant, step = %step_id, "step started");
+                running.spawn(async move {
+                    let step_started = Instant::now();
+                    let requests_before = run.state().meter.requests.load(Ordering::Relaxed);
+                    let retries_before = run.state().retries;
+                    let outcome = run.execute_step(&step_id, &config).await;
+                    FinishedStep {
+                        index,
+                        duration: step_started.elapsed(),
+                        requests: run.state().meter.requests.load(Ordering::Relaxed)
+                            - requests_before,
+                        retries: run.state().retries - retries_before,
+                        outcome,
+                        run,
+                    }
+                });
+            }
+            let Some(joined) = running.join_next().await else {
                 break;
             };
-            let mut run = match idle.pop() {
-                Some(run) => run,
-                None => match plugin.start(setup.clone()).await {
-                    Ok(run) => run,
-                    Err(failure) => {
-                        stop = Some(ErrorReport::from_failure(&failure, &redactor));
-                        break;
-                    }
-                },
-            };
-            launched[index] = true;
-            let step_id = info.steps[index].id.clone();
-            let config = config.clone();
-            tracing::info!(tenant = %spec.tenant, step = %step_id, "step started");
-            running.spawn(async move {
-                let step_started = Instant::now();
-                let requests_before = run.state().meter.requests.load(Ordering::Relaxed);
-                let retries_before = run.state().retries;
-                let outcome = run.execute_step(&step_id, &config).await;
-                FinishedStep {
-                    index,
-                    duration: step_started.elapsed(),
-                    requests: run.state().meter.requests.load(Ordering::Relaxed) - requests_before,
-                    retries: run.state().retries - retries_before,
-                    outcome,
-                    run,
-                }
-            });
+            let finished = joined.map_err(|error| {
+                JobError::Start(RunFailure::Trap(format!(
+                    "the host failed running a step: {error}"
+                )))
+            })?;
+            self.record_step(finished)?;
         }
-        let Some(joined) = running.join_next().await else {
-            break;
-        };
-        let finished = joined.map_err(|error| {
-            JobError::Start(RunFailure::Trap(format!(
-                "the host failed running a step: {error}"
-            )))
-        })?;
+        // Steps never started: the job stopped before them.
+        for (index, step) in info.steps.iter().enumerate() {
+            if self.results[index].is_none() {
+                let mut result = new_step_result(step);
+                result.status = StepStatus::Failure;
+                result.partial_types = result.declared_types.clone();
+                if let Some(reason) = &self.stop {
+                    result.error = Some(ErrorReport {
+                        kind: reason.kind.clone(),
+                        message: format!("not run: the job stopped: {}", reason.message),
+                    });
+                }
+                self.results[index] = Some(result);
+            }
+        }
+        Ok(())
+    }
+
+    /// Books a finished step: its status under J1's rules, its figures, and whether
+    /// its error stops the run.
+    fn record_step(&mut self, finished: FinishedStep) -> Result<(), JobError> {
+        let info = self.info;
         let step = &info.steps[finished.index];
         let dependency_failed = step.depends_on.iter().any(|dep| {
-            results[step_index(info, dep)]
+            self.results[step_index(info, dep)]
                 .as_ref()
                 .is_some_and(|r| r.status != StepStatus::Success)
         });
@@ -484,28 +568,28 @@ pub async fn run_job(
                 }
             }
             Ok(Err(error)) => {
-                let report = ErrorReport::from_plugin(&error, &redactor);
-                tracing::error!(tenant = %spec.tenant, step = %step.id, kind = %report.kind, "{}", report.message);
+                let report = ErrorReport::from_plugin(&error, &self.redactor);
+                tracing::error!(tenant = %self.spec.tenant, step = %step.id, kind = %report.kind, "{}", report.message);
                 result.status = StepStatus::Failure;
                 if matches!(
                     error,
                     IntegrationError::Authentication(_) | IntegrationError::InvalidConfig(_)
                 ) {
-                    stop.get_or_insert(report.clone());
+                    self.stop.get_or_insert(report.clone());
                 }
                 result.error = Some(report);
             }
             Err(failure) => {
-                let report = ErrorReport::from_failure(&failure, &redactor);
-                tracing::error!(tenant = %spec.tenant, step = %step.id, kind = %report.kind, "{}", report.message);
+                let report = ErrorReport::from_failure(&failure, &self.redactor);
+                tracing::error!(tenant = %self.spec.tenant, step = %step.id, kind = %report.kind, "{}", report.message);
                 result.status = StepStatus::Failure;
                 // A trapped instance cannot be entered again, and a limit is the run's.
                 usable = false;
-                stop.get_or_insert(report.clone());
+                self.stop.get_or_insert(report.clone());
                 result.error = Some(report);
             }
         }
-        let stats = lock(&setup.graph)?.step_stats(&step.id);
+        let stats = lock(&self.setup.graph)?.step_stats(&step.id);
         result.encountered_types = stats.encountered_types();
         result.encountered_type_counts = stats
             .entities
@@ -518,120 +602,125 @@ pub async fn run_job(
             result.partial_types = result.declared_types.clone();
         }
         tracing::info!(
-            tenant = %spec.tenant,
+            tenant = %self.spec.tenant,
             step = %step.id,
             status = ?result.status,
             duration_ms = result.duration_ms,
             "step finished"
         );
-        results[finished.index] = Some(result);
+        self.results[finished.index] = Some(result);
         if usable {
-            idle.push(finished.run);
+            self.idle.push(finished.run);
         } else {
-            retired.push(finished.run);
+            self.retired.push(finished.run);
         }
-    }
-    // Steps never started: the job stopped before them.
-    for (index, step) in info.steps.iter().enumerate() {
-        if results[index].is_none() {
-            let mut result = new_step_result(step);
-            result.status = StepStatus::Failure;
-            result.partial_types = result.declared_types.clone();
-            if let Some(reason) = &stop {
-                result.error = Some(ErrorReport {
-                    kind: reason.kind.clone(),
-                    message: format!("not run: the job stopped: {}", reason.message),
-                });
-            }
-            results[index] = Some(result);
-        }
+        Ok(())
     }
 
-    lock(&setup.graph)?.flush().map_err(output_error)?;
-    let stores: Vec<RunState> = idle
-        .into_iter()
-        .chain(retired)
-        .map(PluginRun::into_state)
-        .collect();
-    let total = |read: fn(&RunState) -> u64| stores.iter().map(read).sum::<u64>();
-    let results: Vec<StepResult> = results.into_iter().flatten().collect();
-    let partial: BTreeSet<String> = results
-        .iter()
-        .flat_map(|r| r.partial_types.iter().cloned())
-        .collect();
+    /// Flushes the graph, totals the run and writes `summary.json`.
+    pub fn report(self) -> Result<Summary, JobError> {
+        let info = self.info;
+        let output_error = |source| JobError::Output {
+            dir: self.spec.output_dir.display().to_string(),
+            source,
+        };
+        lock(&self.setup.graph)?.flush().map_err(output_error)?;
+        let stores: Vec<RunState> = self
+            .idle
+            .into_iter()
+            .chain(self.retired)
+            .map(PluginRun::into_state)
+            .collect();
+        let total = |read: fn(&RunState) -> u64| stores.iter().map(read).sum::<u64>();
+        let results: Vec<StepResult> = self.results.into_iter().flatten().collect();
+        let partial: BTreeSet<String> = results
+            .iter()
+            .flat_map(|r| r.partial_types.iter().cloned())
+            .collect();
+        let (entities, relationships) = object_totals(info, &results);
+        let summary = Summary {
+            metadata: SummaryMetadata {
+                partial_datasets: PartialDatasets {
+                    types: partial.into_iter().collect(),
+                },
+            },
+            run: RunReport {
+                tenant: self.spec.tenant.to_string(),
+                plugin: info.id.clone(),
+                plugin_version: info.version.clone(),
+                status: job_status(&results),
+                started_at_ms: self.started_at_ms,
+                duration_ms: self.started.elapsed().as_millis() as u64,
+                entities,
+                relationships,
+                dropped_relationships: results.iter().map(|r| r.dropped_relationships).sum(),
+                http_requests: total(|s| s.meter.requests.load(Ordering::Relaxed)),
+                http_retries: total(|s| s.retries) as u32,
+                egress_denied: total(|s| s.meter.denied.load(Ordering::Relaxed)),
+                bytes_received: total(|s| s.meter.bytes_received.load(Ordering::Relaxed)),
+                guest_peak_memory_bytes: stores
+                    .iter()
+                    .map(RunState::guest_peak_memory)
+                    .max()
+                    .unwrap_or(0),
+                log_lines_dropped: self.setup.log.dropped(),
+                error: self.validate_error.or(self.stop),
+            },
+            integration_step_results: results,
+        };
+        for state in &stores {
+            let (stdout, stderr) = state.captured_stdio();
+            for (name, bytes) in [("stdout", stdout), ("stderr", stderr)] {
+                if !bytes.is_empty() {
+                    let text = self.redactor.scrub(&String::from_utf8_lossy(&bytes));
+                    tracing::debug!(tenant = %self.spec.tenant, stream = name, "guest output: {}", text.trim_end());
+                }
+            }
+        }
+        write_json_atomically(&self.spec.output_dir.join("summary.json"), &summary)
+            .map_err(output_error)?;
+        Ok(summary)
+    }
+}
+
+/// Success when every step succeeded, failure when none did, partial otherwise.
+fn job_status(results: &[StepResult]) -> JobStatus {
     let count = |kind: fn(&StepResult) -> bool| results.iter().filter(|r| kind(r)).count();
-    let status = if count(|r| r.status == StepStatus::Success) == results.len() {
+    if count(|r| r.status == StepStatus::Success) == results.len() {
         JobStatus::Success
     } else if count(|r| r.status != StepStatus::Failure) == 0 {
         JobStatus::Failure
     } else {
         JobStatus::Partial
-    };
-    let entity_types: BTreeSet<&str> = info
-        .steps
-        .iter()
-        .flat_map(|s| s.declared_types.iter())
+    }
+}
+
+/// Entities and relationships stored by the run, from the steps' type counts.
+fn object_totals(info: &PluginInfo, results: &[StepResult]) -> (u64, u64) {
+    let declared = || info.steps.iter().flat_map(|s| s.declared_types.iter());
+    let entity_types: BTreeSet<&str> = declared()
         .filter(|t| t.kind == ObjectKind::Entity)
         .map(|t| t.type_.as_str())
         .collect();
+    let relationship_types: BTreeSet<&str> = declared()
+        .filter(|t| t.kind == ObjectKind::Relationship)
+        .map(|t| t.type_.as_str())
+        .collect();
     let (mut entities, mut relationships) = (0, 0);
-    for result in &results {
+    for result in results {
         for (object_type, n) in &result.encountered_type_counts {
             // Types the plugin did not declare (mapped targets such as `employee`) are
             // entities when no relationship of that type was declared either.
-            let declared_relationship = info
-                .steps
-                .iter()
-                .flat_map(|s| s.declared_types.iter())
-                .any(|t| t.kind == ObjectKind::Relationship && &t.type_ == object_type);
-            if entity_types.contains(object_type.as_str()) || !declared_relationship {
+            if entity_types.contains(object_type.as_str())
+                || !relationship_types.contains(object_type.as_str())
+            {
                 entities += n;
             } else {
                 relationships += n;
             }
         }
     }
-    let summary = Summary {
-        metadata: SummaryMetadata {
-            partial_datasets: PartialDatasets {
-                types: partial.into_iter().collect(),
-            },
-        },
-        run: RunReport {
-            tenant: spec.tenant.to_string(),
-            plugin: info.id.clone(),
-            plugin_version: info.version.clone(),
-            status,
-            started_at_ms,
-            duration_ms: started.elapsed().as_millis() as u64,
-            entities,
-            relationships,
-            dropped_relationships: results.iter().map(|r| r.dropped_relationships).sum(),
-            http_requests: total(|s| s.meter.requests.load(Ordering::Relaxed)),
-            http_retries: total(|s| s.retries) as u32,
-            egress_denied: total(|s| s.meter.denied.load(Ordering::Relaxed)),
-            bytes_received: total(|s| s.meter.bytes_received.load(Ordering::Relaxed)),
-            guest_peak_memory_bytes: stores
-                .iter()
-                .map(RunState::guest_peak_memory)
-                .max()
-                .unwrap_or(0),
-            log_lines_dropped: setup.log.dropped(),
-            error: run_error.or(stop),
-        },
-        integration_step_results: results,
-    };
-    for state in &stores {
-        let (stdout, stderr) = state.captured_stdio();
-        for (name, bytes) in [("stdout", stdout), ("stderr", stderr)] {
-            if !bytes.is_empty() {
-                let text = redactor.scrub(&String::from_utf8_lossy(&bytes));
-                tracing::debug!(tenant = %spec.tenant, stream = name, "guest output: {}", text.trim_end());
-            }
-        }
-    }
-    write_json_atomically(&spec.output_dir.join("summary.json"), &summary).map_err(output_error)?;
-    Ok(summary)
+    (entities, relationships)
 }
 
 /// The store data of a run of `spec`, its graph on a null sink until the run has

@@ -1,0 +1,201 @@
+//! `graph-store`: each tenant's graph kept between runs.
+//!
+//! A store holds, per tenant: its monitoring settings and schedule, its runs (trigger,
+//! status, summary), its current graph (every entity and relationship with properties,
+//! raw data and J1's metadata `_createdOn`, `_beginOn`, `_version`, `_deleted`/`_endOn`),
+//! and the change set of every persisted run.
+//!
+//! Change semantics (J1's, made explicit; see `MONITORING.md`), identity being `_key`
+//! within a tenant:
+//! - **created**: a key the current graph does not hold (tombstones are not held);
+//! - **updated**: same key, and `_class`, the endpoints or a property other than
+//!   `_rawData` differ; the change names each property with old and new values;
+//! - **deleted**: a current key the run did not emit, unless its `_type` was partial in
+//!   the run; a run that failed as a whole deletes nothing;
+//! - the tenant's first persisted run is the **baseline**.
+//!
+//! A run is persisted in one transaction: a crash at any point leaves the previous graph
+//! whole. [`Store`] is the one interface; [`sqlite::SqliteStore`] is the embedded
+//! backend. Nothing here knows wasmtime or JumpCloud.
+
+pub mod diff;
+pub mod model;
+pub mod sdk;
+pub mod sqlite;
+
+mod migrations;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+pub use model::*;
+
+/// Why the store refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A store URL that names no backend we have.
+    #[error("unsupported store URL {0:?}: use sqlite://PATH")]
+    UnsupportedUrl(String),
+    #[error("cannot open the store at {location}: {reason}")]
+    Open { location: String, reason: String },
+    /// The database answered with an error.
+    #[error("store: {0}")]
+    Database(String),
+    /// The store's schema is newer than this program.
+    #[error(
+        "the store has schema version {found}, newer than this program's {supported}: upgrade integration-host"
+    )]
+    SchemaTooNew { found: i64, supported: i64 },
+    #[error("no tenant {0:?} in the store")]
+    UnknownTenant(String),
+    #[error("no run {run} of tenant {tenant:?} in the store")]
+    UnknownRun { tenant: String, run: RunId },
+    #[error("tenant {0:?} has no runs yet")]
+    NoRuns(String),
+    /// A persist under a lease older than the tenant's last (a stalled worker).
+    #[error("refused: run {run} of {tenant} holds lease {fence}, but the tenant is at {current}")]
+    StaleFence {
+        tenant: String,
+        run: RunId,
+        fence: i64,
+        current: i64,
+    },
+    /// The run was already persisted or ended.
+    #[error("run {0} is not running")]
+    RunNotRunning(RunId),
+    /// The objects to persist could not be read.
+    #[error(transparent)]
+    Input(#[from] sdk::ReadError),
+    /// The store's worker thread went away.
+    #[error("store worker failed: {0}")]
+    Worker(String),
+}
+
+/// The objects of a run, read one at a time.
+pub type ObjectSource = Box<dyn Iterator<Item = Result<NewObject, sdk::ReadError>> + Send>;
+
+/// Batches of stored objects, as `stream_objects` reads them.
+pub type ObjectStream = tokio::sync::mpsc::Receiver<Result<Vec<StoredObject>, StoreError>>;
+
+/// What `persist_run` did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PersistReport {
+    pub run: RunRecord,
+    pub changes: ChangeCounts,
+}
+
+/// The tenant graphs, runs and change sets. Every method is one transaction.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Where it is, for messages (`sqlite:///path/store.db`).
+    fn location(&self) -> String;
+
+    /// Adds a tenant or updates its settings; its schedule and graph are kept.
+    async fn upsert_tenant(&self, settings: &TenantSettings) -> Result<(), StoreError>;
+
+    /// Every tenant, with schedule and last run, by id.
+    async fn tenants(&self) -> Result<Vec<TenantState>, StoreError>;
+
+    async fn tenant(&self, tenant: &str) -> Result<TenantState, StoreError>;
+
+    /// Records when the tenant is due next (epoch ms).
+    async fn set_next_due(&self, tenant: &str, due_ms: Option<i64>) -> Result<(), StoreError>;
+
+    /// Opens a run (`running`); the tenant must exist.
+    async fn begin_run(
+        &self,
+        tenant: &str,
+        trigger: Trigger,
+        started_at_ms: i64,
+    ) -> Result<RunId, StoreError>;
+
+    /// Ends a run without touching the graph (abandoned, or failed before any output).
+    async fn end_run(&self, run: RunId, outcome: RunOutcome) -> Result<RunRecord, StoreError>;
+
+    /// Marks every `running` run `abandoned`: after a crash or restart nothing of them
+    /// was persisted. Returns how many there were.
+    async fn abandon_running(&self) -> Result<u64, StoreError>;
+
+    /// Replaces the tenant's current graph with the run's objects, records the change
+    /// set and ends the run, in one transaction.
+    async fn persist_run(
+        &self,
+        run: RunId,
+        outcome: RunOutcome,
+        objects: ObjectSource,
+    ) -> Result<PersistReport, StoreError>;
+
+    /// The tenant's runs, newest first.
+    async fn runs(&self, tenant: &str, limit: u64) -> Result<Vec<RunRecord>, StoreError>;
+
+    /// One run, with its summary.
+    async fn run(&self, tenant: &str, run: RunId) -> Result<RunRecord, StoreError>;
+
+    /// A run's change set (`None`: the newest persisted run).
+    async fn changes(
+        &self,
+        tenant: &str,
+        run: Option<RunId>,
+        filter: &ChangeFilter,
+    ) -> Result<ChangeSet, StoreError>;
+
+    /// The tenant's current graph in batches, entities first; tombstones only when
+    /// asked. The batches are read as they are consumed, so a large graph is never
+    /// held whole by the store.
+    async fn stream_objects(
+        &self,
+        tenant: &str,
+        include_deleted: bool,
+    ) -> Result<ObjectStream, StoreError>;
+
+    /// The tenant's current graph, collected (for small graphs and tests).
+    async fn objects(
+        &self,
+        tenant: &str,
+        include_deleted: bool,
+    ) -> Result<Vec<StoredObject>, StoreError> {
+        let mut stream = self.stream_objects(tenant, include_deleted).await?;
+        let mut objects = Vec::new();
+        while let Some(batch) = stream.recv().await {
+            objects.extend(batch?);
+        }
+        Ok(objects)
+    }
+
+    /// One object by key (tombstones included).
+    async fn object(&self, tenant: &str, key: &str) -> Result<Option<StoredObject>, StoreError>;
+}
+
+/// A store URL: `sqlite://PATH` (or a bare path). `postgres://` is the fleet's backend.
+pub fn parse_url(url: &str) -> Result<PathBuf, StoreError> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        if path.is_empty() {
+            return Err(StoreError::UnsupportedUrl(url.to_owned()));
+        }
+        return Ok(PathBuf::from(path));
+    }
+    if url.contains("://") {
+        return Err(StoreError::UnsupportedUrl(url.to_owned()));
+    }
+    Ok(PathBuf::from(url))
+}
+
+/// Opens (creating when missing) the store at `url`, migrating its schema.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    let path = parse_url(url)?;
+    Ok(Arc::new(sqlite::SqliteStore::open(&path).await?))
+}
+
+/// The default store of an output folder.
+pub fn default_path(output_dir: &Path) -> PathBuf {
+    output_dir.join("store.db")
+}
+
+/// Milliseconds since the epoch, now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
