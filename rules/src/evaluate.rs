@@ -161,7 +161,12 @@ pub fn evaluate(
     // Queries.
     let mut outputs: Vec<QueryOutput> = Vec::with_capacity(rule.queries.len());
     for query in &rule.queries {
-        match runner.run(&query.query, query.include_deleted) {
+        let result = if rule.reads_data(&query.name) {
+            runner.run(&query.query, query.include_deleted)
+        } else {
+            runner.run_without_data(&query.query, query.include_deleted)
+        };
+        match result {
             Ok(output) => outputs.push(output),
             Err(message) => {
                 evaluation.error = Some(format!("query {}: {message}", query.name));

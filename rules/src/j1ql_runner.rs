@@ -40,14 +40,13 @@ impl<'g> J1qlRunner<'g> {
     }
 }
 
-impl QueryChecker for J1qlRunner<'_> {
-    fn check(&self, query: &str) -> Result<(), QueryCheckError> {
-        J1qlChecker.check(query)
-    }
-}
-
-impl QueryRunner for J1qlRunner<'_> {
-    fn run(&self, query: &str, include_deleted: bool) -> Result<QueryOutput, String> {
+impl J1qlRunner<'_> {
+    fn execute(
+        &self,
+        query: &str,
+        include_deleted: bool,
+        with_data: bool,
+    ) -> Result<QueryOutput, String> {
         let parsed = j1ql::parse(query).map_err(|e| e.to_string())?;
         let options = j1ql::ExecOptions {
             include_deleted,
@@ -57,11 +56,12 @@ impl QueryRunner for J1qlRunner<'_> {
             .execute(self.graph, &options)
             .map_err(|e| e.to_string())?;
         // Rules see J1's `data`: the rows of a list or table, the vertices and edges of a tree.
-        let data = match result.to_j1_json() {
-            serde_json::Value::Object(mut shaped) => shaped
+        let data = match with_data.then(|| result.to_j1_json()) {
+            Some(serde_json::Value::Object(mut shaped)) => shaped
                 .remove("data")
                 .unwrap_or(serde_json::Value::Array(Vec::new())),
-            other => other,
+            Some(other) => other,
+            None => serde_json::Value::Null,
         };
         Ok(QueryOutput {
             total: result.total(),
@@ -69,6 +69,22 @@ impl QueryRunner for J1qlRunner<'_> {
             ids: result.entity_ids(),
             touched_types: parsed.touched_types(self.graph),
         })
+    }
+}
+
+impl QueryChecker for J1qlRunner<'_> {
+    fn check(&self, query: &str) -> Result<(), QueryCheckError> {
+        J1qlChecker.check(query)
+    }
+}
+
+impl QueryRunner for J1qlRunner<'_> {
+    fn run(&self, query: &str, include_deleted: bool) -> Result<QueryOutput, String> {
+        self.execute(query, include_deleted, true)
+    }
+
+    fn run_without_data(&self, query: &str, include_deleted: bool) -> Result<QueryOutput, String> {
+        self.execute(query, include_deleted, false)
     }
 
     fn holds_type(&self, type_name: &str) -> bool {

@@ -99,6 +99,17 @@ pub enum Condition {
     Any(Vec<Condition>),
 }
 
+impl Condition {
+    fn reads_data(&self, query: &str) -> bool {
+        match self {
+            Condition::Expr(expr) => expr.reads_data(query),
+            Condition::All(terms) | Condition::Any(terms) => {
+                terms.iter().any(|t| t.reads_data(query))
+            }
+        }
+    }
+}
+
 /// HTTP methods J1 allows for `WEBHOOK`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -135,6 +146,17 @@ pub enum BodyTemplate {
     Array(Vec<BodyTemplate>),
     /// Keys are literal; values are templates.
     Object(Vec<(String, BodyTemplate)>),
+}
+
+impl BodyTemplate {
+    fn reads_data(&self, query: &str) -> bool {
+        match self {
+            BodyTemplate::Text(text) => text.reads_data(query),
+            BodyTemplate::Literal(_) => false,
+            BodyTemplate::Array(items) => items.iter().any(|i| i.reads_data(query)),
+            BodyTemplate::Object(entries) => entries.iter().any(|(_, v)| v.reads_data(query)),
+        }
+    }
 }
 
 /// A `WEBHOOK` action.
@@ -186,6 +208,22 @@ impl Rule {
     /// The query names, in order.
     pub fn query_names(&self) -> Vec<&str> {
         self.queries.iter().map(|q| q.name.as_str()).collect()
+    }
+
+    /// Whether a template of the rule (condition, webhook, output) reads
+    /// `queries.<query>.data`; when none does, the rows need not be built.
+    pub fn reads_data(&self, query: &str) -> bool {
+        let action_reads = |action: &Action| match action {
+            Action::Webhook(webhook) => {
+                webhook.headers.iter().any(|(_, t)| t.reads_data(query))
+                    || webhook.body.as_ref().is_some_and(|b| b.reads_data(query))
+            }
+            Action::SetAlertLevel(_) | Action::CreateAlert => false,
+        };
+        self.operations.iter().any(|op| {
+            op.when.as_ref().is_some_and(|c| c.reads_data(query))
+                || op.actions.iter().any(action_reads)
+        }) || self.outputs.iter().any(|(_, expr)| expr.reads_data(query))
     }
 
     /// Whether some operation creates an alert (a rule with only webhooks keeps no alert).

@@ -25,6 +25,12 @@ pub trait QueryRunner: QueryChecker {
     /// Runs a query with no result limit (rules see every result, unlike interactive queries).
     fn run(&self, query: &str, include_deleted: bool) -> Result<QueryOutput, String>;
 
+    /// Runs a query whose rows no template reads: `data` may be left `Null`, which saves
+    /// most of the cost of a large result. The default runs it whole.
+    fn run_without_data(&self, query: &str, include_deleted: bool) -> Result<QueryOutput, String> {
+        self.run(query, include_deleted)
+    }
+
     /// Whether the graph holds any entity or relationship of this `_type`. A query's touched
     /// types come from what the graph holds (a verb's relationship types, a class's entity
     /// types), so a partial type the graph does not hold at all cannot be traced to the
@@ -40,7 +46,8 @@ pub trait QueryRunner: QueryChecker {
 pub struct QueryOutput {
     /// `queries.<name>.total`.
     pub total: usize,
-    /// `queries.<name>.data`: J1's JSON of the result rows (an array).
+    /// `queries.<name>.data`: J1's JSON of the result rows (an array); `Null` from
+    /// [`QueryRunner::run_without_data`].
     pub data: serde_json::Value,
     /// Result identity: the `_key`s of the result entities, for added/removed and
     /// `triggerActionsOnNewEntitiesOnly`.

@@ -184,6 +184,25 @@ impl Expr {
         }
     }
 
+    /// Whether the expression reads `queries.<query>.data` (building it is most of a large
+    /// query's cost, so it is built only for rules that read it).
+    pub fn reads_data(&self, query: &str) -> bool {
+        match &self.kind {
+            ExprKind::Literal(_) => false,
+            ExprKind::Unary(_, inner) => inner.reads_data(query),
+            ExprKind::Binary(_, lhs, rhs) => lhs.reads_data(query) || rhs.reads_data(query),
+            ExprKind::Var { root, path } => {
+                let direct = root == "queries"
+                    && matches!(path.first(), Some((Access::Field(name), _)) if name == query)
+                    && matches!(path.get(1), Some((Access::Field(field), _)) if field == "data");
+                direct
+                    || path.iter().any(|(access, _)| {
+                        matches!(access, Access::Index(index) if index.reads_data(query))
+                    })
+            }
+        }
+    }
+
     /// Checks that every variable exists: `queries.<name>` must name one of `query_names`.
     pub fn check(&self, query_names: &[&str]) -> Result<(), TemplateError> {
         match &self.kind {
@@ -577,6 +596,14 @@ impl TextTemplate {
                 Part::Expr(_) => true,
             });
         rest_blank.then_some(only)
+    }
+
+    /// Whether an expression of the text reads `queries.<query>.data`.
+    pub fn reads_data(&self, query: &str) -> bool {
+        self.parts.iter().any(|part| match part {
+            Part::Expr(expr) => expr.reads_data(query),
+            Part::Text(_) => false,
+        })
     }
 
     pub fn check(&self, query_names: &[&str]) -> Result<(), TemplateError> {

@@ -429,3 +429,32 @@ fn webhook_only_rule_keeps_no_alert() {
     let PlannedAction::Webhook(request) = &evaluation.actions[0];
     assert_eq!(request.body, None);
 }
+
+#[test]
+fn rows_are_built_for_the_templates_that_read_them() {
+    let text = json!([{
+        "name": "reads rows",
+        "question": {"queries": [{"query": QUERY}, {"name": "apps", "query": "FIND jumpcloud_application"}]},
+        "operations": [{"when": "{{queries.query0.data.length > 1}}", "actions": [{"type": "CREATE_ALERT"}]}],
+        "outputs": ["queries.query0.data[0].entity._key", "queries.apps.total"]
+    }])
+    .to_string();
+    let rule = parse_rules(&text, Format::Json, "t.json", &J1qlChecker)
+        .unwrap()
+        .remove(0);
+    assert!(rule.reads_data("query0"));
+    assert!(!rule.reads_data("apps"));
+    assert!(!self::rule(false).reads_data("apps"));
+    let mut seq = Sequence::new(rule);
+    let evaluation = seq.run(&["u1", "u2"], &ctx(false));
+    assert!(evaluation.condition_met, "data.length read from the rows");
+    assert_eq!(evaluation.transition, AlertTransition::Opened);
+    assert_eq!(
+        evaluation.outputs["queries.query0.data[0].entity._key"],
+        json!("u1")
+    );
+    assert_eq!(
+        seq.run(&["u1"], &ctx(false)).transition,
+        AlertTransition::Resolved
+    );
+}
