@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use graph_store::{PollingInterval, TenantSettings};
+
 use crate::policy::{HostPattern, SandboxPolicy};
 
 /// A configuration problem: the file, the field, what is wrong.
@@ -42,6 +44,21 @@ struct TenantTable {
     integration: BTreeMap<String, toml::Value>,
     #[serde(default)]
     sandbox: SandboxFile,
+    /// J1's "Account Name" of the integration instance.
+    #[serde(default, rename = "accountName")]
+    account_name: Option<String>,
+    /// Whether every entity gets `tag.AccountName` (needs `accountName`).
+    #[serde(default, rename = "tagWithAccountName")]
+    tag_with_account_name: Option<bool>,
+    #[serde(default)]
+    description: Option<String>,
+    /// One of J1's integration polling intervals; checked after parsing so the error
+    /// can list the allowed values.
+    #[serde(default, rename = "pollingInterval")]
+    polling_interval: Option<String>,
+    /// The tenant's alert rules file (relative to the tenant file).
+    #[serde(default)]
+    rules: Option<PathBuf>,
 }
 
 /// A tenants file: many tenants, run side by side by `run-all`.
@@ -84,6 +101,10 @@ pub struct TenantConfig {
     pub allowed_hosts_given: bool,
     /// A component to run instead of the bundled one, resolved against the file's folder.
     pub component: Option<PathBuf>,
+    /// Account name, description, polling interval, account-name tag.
+    pub monitoring: TenantSettings,
+    /// The tenant's alert rules file, resolved against the file's folder.
+    pub rules: Option<PathBuf>,
 }
 
 /// The tenants of a tenants file.
@@ -208,8 +229,21 @@ impl TenantConfig {
             component,
             integration,
             sandbox,
+            account_name,
+            tag_with_account_name,
+            description,
+            polling_interval,
+            rules,
         } = table;
         check_tenant_id(&tenant).map_err(|reason| ConfigError::new(path, "tenant", reason))?;
+        let monitoring = monitoring_settings(
+            path,
+            &tenant,
+            account_name,
+            tag_with_account_name,
+            description,
+            polling_interval,
+        )?;
         let integration = integration
             .into_iter()
             .map(|(name, value)| {
@@ -230,19 +264,68 @@ impl TenantConfig {
             })
             .collect::<Result<_, _>>()?;
         let (sandbox, allowed_hosts_given) = sandbox_policy(path, sandbox)?;
-        let component = component.map(|c| match path.parent() {
+        let beside_file = |c: PathBuf| match path.parent() {
             Some(dir) if c.is_relative() => dir.join(c),
             _ => c,
-        });
+        };
         Ok(TenantConfig {
             file: path.to_owned(),
             tenant,
             integration,
             sandbox,
             allowed_hosts_given,
-            component,
+            component: component.map(beside_file),
+            monitoring,
+            rules: rules.map(beside_file),
         })
     }
+}
+
+/// Checks the monitoring fields: a known polling interval, an account name where the
+/// tag needs one, no control characters in text shown by the console.
+fn monitoring_settings(
+    path: &Path,
+    tenant: &str,
+    account_name: Option<String>,
+    tag_with_account_name: Option<bool>,
+    description: Option<String>,
+    polling_interval: Option<String>,
+) -> Result<TenantSettings, ConfigError> {
+    let polling_interval = match polling_interval {
+        Some(text) => PollingInterval::parse(&text)
+            .map_err(|reason| ConfigError::new(path, "pollingInterval", reason))?,
+        None => PollingInterval::DEFAULT,
+    };
+    for (field, text) in [
+        ("accountName", &account_name),
+        ("description", &description),
+    ] {
+        if let Some(text) = text
+            && (text.chars().any(char::is_control) || text.len() > 1024)
+        {
+            return Err(ConfigError::new(
+                path,
+                field,
+                "must be at most 1024 characters, without control characters",
+            ));
+        }
+    }
+    let account_name = account_name.filter(|name| !name.trim().is_empty());
+    let tag_with_account_name = tag_with_account_name.unwrap_or(false);
+    if tag_with_account_name && account_name.is_none() {
+        return Err(ConfigError::new(
+            path,
+            "tagWithAccountName",
+            "needs accountName: the tag's value is the account name",
+        ));
+    }
+    Ok(TenantSettings {
+        tenant: tenant.to_owned(),
+        account_name,
+        description,
+        polling_interval,
+        tag_with_account_name,
+    })
 }
 
 /// Tenant ids become directory names: keep them to a safe alphabet.
@@ -382,6 +465,40 @@ mod tests {
         let error = parse("tenant = \"../etc\"\n").unwrap_err();
         assert_eq!(error.field, "tenant");
         assert!(error.to_string().starts_with("tenant.toml: tenant: "));
+    }
+
+    #[test]
+    fn monitoring_fields_default_to_j1s_values() {
+        let config = parse("tenant = \"a\"\n").unwrap();
+        assert_eq!(config.monitoring, TenantSettings::new("a"));
+        assert_eq!(config.monitoring.polling_interval, PollingInterval::OneDay);
+        let config = parse(
+            "tenant = \"a\"\naccountName = \"Acme IdP\"\ntagWithAccountName = true\ndescription = \"prod\"\npollingInterval = \"EIGHT_HOURS\"\nrules = \"rules.json\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.monitoring.account_name.as_deref(), Some("Acme IdP"));
+        assert!(config.monitoring.tag_with_account_name);
+        assert_eq!(config.monitoring.description.as_deref(), Some("prod"));
+        assert_eq!(
+            config.monitoring.polling_interval,
+            PollingInterval::EightHours
+        );
+        assert_eq!(config.rules.as_deref(), Some(Path::new("rules.json")));
+    }
+
+    #[test]
+    fn monitoring_field_errors_name_the_field_and_the_allowed_values() {
+        let error = parse("tenant = \"a\"\npollingInterval = \"HOURLY\"\n").unwrap_err();
+        assert_eq!(error.field, "pollingInterval");
+        assert!(error.reason.contains("ONE_HOUR") && error.reason.contains("DISABLED"));
+        let error = parse("tenant = \"a\"\ntagWithAccountName = true\n").unwrap_err();
+        assert_eq!(error.field, "tagWithAccountName");
+        let error = parse("tenant = \"a\"\ntagWithAccountName = \"yes\"\n").unwrap_err();
+        assert_eq!(error.field, "tagWithAccountName");
+        let error = parse("tenant = \"a\"\naccountName = \"x\\u001b[2J\"\n").unwrap_err();
+        assert_eq!(error.field, "accountName");
+        let error = parse("tenant = \"a\"\npollingInterval = 3\n").unwrap_err();
+        assert_eq!(error.field, "pollingInterval");
     }
 
     #[test]

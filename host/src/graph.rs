@@ -90,6 +90,8 @@ pub struct GraphStore {
     stats: BTreeMap<String, StepGraphStats>,
     /// Secret configuration values, scrubbed from every stored text.
     redactor: Redactor,
+    /// Properties the host adds to every entity (`tag.AccountName`).
+    entity_tags: Vec<Property>,
 }
 
 /// An I/O failure of the sink: the host cannot go on storing the graph.
@@ -107,7 +109,21 @@ impl GraphStore {
             step: String::new(),
             stats: BTreeMap::new(),
             redactor: Redactor::default(),
+            entity_tags: Vec::new(),
         }
+    }
+
+    /// Sets these properties on every entity, over any value the plugin gave: the
+    /// tenant's `tag.AccountName` is the host's to say, not the plugin's.
+    pub fn with_entity_tags(mut self, tags: Vec<(String, String)>) -> GraphStore {
+        self.entity_tags = tags
+            .into_iter()
+            .map(|(name, value)| Property {
+                name,
+                value: PropertyValue::Text(value),
+            })
+            .collect();
+        self
     }
 
     /// Scrubs these secrets from every text the plugin stores: a plugin must not be able
@@ -384,6 +400,10 @@ impl GraphStore {
         if !self.redactor.is_empty() {
             self.redactor.scrub_properties(&mut entity.properties);
             raw = raw.map(|raw| self.redactor.scrub_raw(raw));
+        }
+        for tag in &self.entity_tags {
+            entity.properties.retain(|p| p.name != tag.name);
+            entity.properties.push(tag.clone());
         }
         let key: Arc<str> = Arc::from(entity.key.as_str());
         let class_set = self.intern_classes(&entity.classes);

@@ -40,8 +40,14 @@ pub fn prepare(
     let config = PluginConfig::resolve(info, &given, |var| std::env::var(var).ok())
         .map_err(|e| ConfigError::new(&tenant.file, e.field, e.reason))?;
     let policy = complete_policy(tenant, info, &config, mode)?;
+    let monitoring = &tenant.monitoring;
+    let entity_tags = match (&monitoring.account_name, monitoring.tag_with_account_name) {
+        (Some(name), true) => vec![("tag.AccountName".to_owned(), name.clone())],
+        _ => Vec::new(),
+    };
     Ok(JobSpec {
         tenant: Arc::from(tenant.tenant.as_str()),
+        entity_tags,
         config,
         policy,
         output_dir: output_dir.to_owned(),

@@ -132,6 +132,8 @@ impl PluginConfig {
 /// Everything one job needs besides the plugin.
 pub struct JobSpec {
     pub tenant: Arc<str>,
+    /// Properties every entity gets (`tag.AccountName` when the tenant asks for it).
+    pub entity_tags: Vec<(String, String)>,
     pub config: PluginConfig,
     pub policy: SandboxPolicy,
     pub output_dir: PathBuf,
@@ -439,7 +441,9 @@ impl<'p> TenantRun<'p> {
             dir: spec.output_dir.display().to_string(),
             source,
         })?;
-        *lock(&setup.graph)? = GraphStore::new(Box::new(sink)).with_redactor(redactor.clone());
+        *lock(&setup.graph)? = GraphStore::new(Box::new(sink))
+            .with_redactor(redactor.clone())
+            .with_entity_tags(spec.entity_tags.clone());
         Ok(TenantRun {
             plugin,
             info,

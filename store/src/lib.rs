@@ -100,6 +100,17 @@ pub trait Store: Send + Sync {
 
     async fn tenant(&self, tenant: &str) -> Result<TenantState, StoreError>;
 
+    /// Asks the scheduler (of this or another process) to run the tenant now.
+    async fn request_trigger(&self, tenant: &str) -> Result<(), StoreError>;
+
+    /// Takes the tenant's pending manual trigger, if any (cleared atomically, so two
+    /// schedulers cannot both take it).
+    async fn take_trigger(&self, tenant: &str) -> Result<bool, StoreError>;
+
+    /// Removes a tenant's runs, graph and changes (the demo starts afresh); its
+    /// settings stay.
+    async fn reset_tenant(&self, tenant: &str) -> Result<(), StoreError>;
+
     /// Records when the tenant is due next (epoch ms).
     async fn set_next_due(&self, tenant: &str, due_ms: Option<i64>) -> Result<(), StoreError>;
 

@@ -13,11 +13,18 @@ pub struct Migration {
 }
 
 /// SQLite's migrations, oldest first.
-pub const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("../migrations/sqlite/0001_initial.sql"),
-}];
+pub const SQLITE: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("../migrations/sqlite/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "triggers",
+        sql: include_str!("../migrations/sqlite/0002_triggers.sql"),
+    },
+];
 
 /// The newest schema this program knows.
 pub fn latest(migrations: &[Migration]) -> i64 {

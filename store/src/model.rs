@@ -130,6 +130,8 @@ pub struct TenantState {
     pub last_run: Option<RunRecord>,
     /// The highest lease number a persist has used (fleet fencing).
     pub fence: i64,
+    /// A manual trigger not yet taken by a scheduler (epoch ms of the request).
+    pub trigger_requested_ms: Option<i64>,
 }
 
 /// Why a run started.

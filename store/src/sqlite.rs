@@ -210,12 +210,19 @@ fn load_run(conn: &Connection, run: RunId, with_summary: bool) -> Result<RunReco
 }
 
 fn load_tenant(conn: &Connection, tenant: &str) -> Result<TenantState, StoreError> {
-    let (settings, next_due_ms, fence) = conn
+    let (settings, next_due_ms, fence, trigger_requested_ms) = conn
         .query_row(
             "SELECT tenant, account_name, description, polling_interval, tag_with_account_name, \
-             next_due_ms, fence FROM tenants WHERE tenant = ?1",
+             next_due_ms, fence, trigger_requested_ms FROM tenants WHERE tenant = ?1",
             [tenant],
-            |row| Ok((settings_from_row(row)?, row.get(5)?, row.get(6)?)),
+            |row| {
+                Ok((
+                    settings_from_row(row)?,
+                    row.get(5)?,
+                    row.get(6)?,
+                    row.get(7)?,
+                ))
+            },
         )
         .optional()
         .map_err(db)?
@@ -239,6 +246,7 @@ fn load_tenant(conn: &Connection, tenant: &str) -> Result<TenantState, StoreErro
         runs: runs.max(0) as u64,
         last_run,
         fence,
+        trigger_requested_ms,
     })
 }
 
@@ -648,6 +656,56 @@ impl Store for SqliteStore {
     async fn tenant(&self, tenant: &str) -> Result<TenantState, StoreError> {
         let tenant = tenant.to_owned();
         self.read(move |conn| load_tenant(conn, &tenant)).await
+    }
+
+    async fn request_trigger(&self, tenant: &str) -> Result<(), StoreError> {
+        let tenant = tenant.to_owned();
+        self.write(move |conn| {
+            let n = conn
+                .execute(
+                    "UPDATE tenants SET trigger_requested_ms = COALESCE(trigger_requested_ms, ?2)
+                     WHERE tenant = ?1",
+                    params![tenant, crate::now_ms()],
+                )
+                .map_err(db)?;
+            if n == 0 {
+                return Err(StoreError::UnknownTenant(tenant));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn take_trigger(&self, tenant: &str) -> Result<bool, StoreError> {
+        let tenant = tenant.to_owned();
+        self.write(move |conn| {
+            let n = conn
+                .execute(
+                    "UPDATE tenants SET trigger_requested_ms = NULL
+                     WHERE tenant = ?1 AND trigger_requested_ms IS NOT NULL",
+                    [tenant],
+                )
+                .map_err(db)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn reset_tenant(&self, tenant: &str) -> Result<(), StoreError> {
+        let tenant = tenant.to_owned();
+        self.write(move |conn| {
+            let tx = conn.transaction().map_err(db)?;
+            for sql in [
+                "DELETE FROM changes WHERE tenant = ?1",
+                "DELETE FROM objects WHERE tenant = ?1",
+                "DELETE FROM runs WHERE tenant = ?1",
+                "UPDATE tenants SET next_due_ms = NULL, trigger_requested_ms = NULL WHERE tenant = ?1",
+            ] {
+                tx.execute(sql, [&tenant]).map_err(db)?;
+            }
+            tx.commit().map_err(db)
+        })
+        .await
     }
 
     async fn set_next_due(&self, tenant: &str, due_ms: Option<i64>) -> Result<(), StoreError> {

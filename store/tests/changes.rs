@@ -552,3 +552,52 @@ async fn a_store_reopens_with_its_graph_and_a_newer_schema_is_refused() {
     let refused = open(&url).await;
     assert!(matches!(refused, Err(StoreError::SchemaTooNew { .. })));
 }
+
+#[tokio::test]
+async fn a_trigger_is_taken_once() {
+    let f = fixture().await;
+    assert!(!f.store.take_trigger("acme").await.expect("take"));
+    f.store.request_trigger("acme").await.expect("request");
+    f.store
+        .request_trigger("acme")
+        .await
+        .expect("a second request joins the first");
+    let state = f.store.tenant("acme").await.expect("tenant");
+    assert!(state.trigger_requested_ms.is_some());
+    assert!(f.store.take_trigger("acme").await.expect("take"));
+    assert!(!f.store.take_trigger("acme").await.expect("taken already"));
+    assert!(matches!(
+        f.store.request_trigger("nobody").await,
+        Err(StoreError::UnknownTenant(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_reset_tenant_starts_again_from_a_baseline() {
+    let f = fixture().await;
+    f.persist(vec![user(U1, json!({}))], success()).await;
+    f.store.reset_tenant("acme").await.expect("reset");
+    assert!(f.current_keys().await.is_empty());
+    assert!(f.store.runs("acme", 10).await.expect("runs").is_empty());
+    let report = f.persist(vec![user(U1, json!({}))], success()).await;
+    assert!(report.run.baseline);
+}
+
+#[tokio::test]
+async fn running_runs_are_abandoned_after_a_restart() {
+    let f = fixture().await;
+    let run = f
+        .store
+        .begin_run("acme", Trigger::Schedule, now_ms())
+        .await
+        .expect("run");
+    assert_eq!(f.store.abandon_running().await.expect("abandon"), 1);
+    let record = f.store.run("acme", run).await.expect("run");
+    assert_eq!(record.status, RunStatus::Abandoned);
+    assert!(!record.persisted);
+    let late = f
+        .store
+        .persist_run(run, success(), Box::new(std::iter::empty()))
+        .await;
+    assert!(matches!(late, Err(StoreError::RunNotRunning(_))));
+}

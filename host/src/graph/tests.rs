@@ -1308,3 +1308,44 @@ fn secrets_are_scrubbed_from_created_mapping_targets() {
     assert!(!everything.contains(SECRET), "{everything}");
     assert!(f.store.has_key("employee:ada@example.com"));
 }
+
+// ---------------------------------------------------------------------------------
+// Host-set entity tags
+// ---------------------------------------------------------------------------------
+
+#[test]
+fn entity_tags_reach_every_entity_including_mapped_targets_and_override_the_plugin() {
+    let mut f = Fixture::new();
+    f.store = std::mem::replace(
+        &mut f.store,
+        GraphStore::new(Box::new(crate::output::NullSink)),
+    )
+    .with_entity_tags(vec![("tag.AccountName".into(), "Acme IdP".into())]);
+    let mut forged = user("user-000001");
+    forged
+        .properties
+        .push(text("tag.AccountName", "someone else"));
+    f.add_entities(vec![forged]).unwrap();
+    f.add_mapped(vec![mapped("user-000001", "new@example.com")])
+        .unwrap();
+    let entities: Vec<Written> = f
+        .written()
+        .into_iter()
+        .filter(|w| w.kind == ObjectKind::Entity)
+        .collect();
+    assert_eq!(entities.len(), 2, "the user and the created employee");
+    for entity in &entities {
+        assert_eq!(entity.object["tag.AccountName"], "Acme IdP", "{entity:?}");
+    }
+    let relationships: Vec<Written> = f
+        .written()
+        .into_iter()
+        .filter(|w| w.kind == ObjectKind::Relationship)
+        .collect();
+    assert!(
+        relationships
+            .iter()
+            .all(|r| !r.object.contains_key("tag.AccountName")),
+        "tags are for entities"
+    );
+}
