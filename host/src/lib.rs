@@ -12,6 +12,7 @@ pub mod egress;
 pub mod fleet;
 pub mod graph;
 pub mod job;
+pub mod monitor;
 pub mod output;
 pub mod policy;
 pub mod runtime;

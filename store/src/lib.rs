@@ -107,6 +107,9 @@ pub trait Store: Send + Sync {
     /// schedulers cannot both take it).
     async fn take_trigger(&self, tenant: &str) -> Result<bool, StoreError>;
 
+    /// Tenants with a manual trigger waiting, oldest request first.
+    async fn pending_triggers(&self) -> Result<Vec<String>, StoreError>;
+
     /// Removes a tenant's runs, graph and changes (the demo starts afresh); its
     /// settings stay.
     async fn reset_tenant(&self, tenant: &str) -> Result<(), StoreError>;

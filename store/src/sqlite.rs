@@ -691,6 +691,24 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn pending_triggers(&self) -> Result<Vec<String>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT tenant FROM tenants WHERE trigger_requested_ms IS NOT NULL
+                     ORDER BY trigger_requested_ms, tenant",
+                )
+                .map_err(db)?;
+            let tenants = stmt
+                .query_map([], |r| r.get(0))
+                .map_err(db)?
+                .collect::<Result<Vec<String>, _>>()
+                .map_err(db)?;
+            Ok(tenants)
+        })
+        .await
+    }
+
     async fn reset_tenant(&self, tenant: &str) -> Result<(), StoreError> {
         let tenant = tenant.to_owned();
         self.write(move |conn| {
