@@ -29,6 +29,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use serde_json::Value;
 
 pub use model::*;
 
@@ -177,6 +178,34 @@ pub trait Store: Send + Sync {
         }
         Ok(objects)
     }
+
+    /// What the rule's last evaluation left for the next one.
+    async fn rule_state(&self, tenant: &str, rule: &str) -> Result<Option<Value>, StoreError>;
+
+    /// Records an evaluation, the alert it opened, kept or resolved, and the rule's
+    /// state, in one transaction.
+    async fn record_evaluation(
+        &self,
+        evaluation: NewEvaluation,
+    ) -> Result<EvaluationRecord, StoreError>;
+
+    /// Replaces an evaluation's deliveries once they are done.
+    async fn record_deliveries(&self, evaluation: i64, deliveries: Value)
+    -> Result<(), StoreError>;
+
+    /// Evaluations of a run (`None`: every run), oldest first.
+    async fn evaluations(
+        &self,
+        tenant: &str,
+        run: Option<RunId>,
+    ) -> Result<Vec<EvaluationRecord>, StoreError>;
+
+    /// Alerts, newest first; `None`: open and resolved.
+    async fn alerts(
+        &self,
+        tenant: &str,
+        status: Option<AlertStatus>,
+    ) -> Result<Vec<AlertRecord>, StoreError>;
 
     /// One object by key (tombstones included).
     async fn object(&self, tenant: &str, key: &str) -> Result<Option<StoredObject>, StoreError>;

@@ -24,6 +24,11 @@ pub const SQLITE: &[Migration] = &[
         name: "triggers",
         sql: include_str!("../migrations/sqlite/0002_triggers.sql"),
     },
+    Migration {
+        version: 3,
+        name: "alerts",
+        sql: include_str!("../migrations/sqlite/0003_alerts.sql"),
+    },
 ];
 
 /// The newest schema this program knows.

@@ -469,3 +469,127 @@ pub struct RunOutcome {
     /// refused.
     pub fence: Option<i64>,
 }
+
+/// How an evaluation changed its rule's alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertTransition {
+    Opened,
+    StillActive,
+    Resolved,
+    Inactive,
+    /// The evaluation failed (a query or template error): nothing changed.
+    Error,
+}
+
+impl AlertTransition {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertTransition::Opened => "opened",
+            AlertTransition::StillActive => "still_active",
+            AlertTransition::Resolved => "resolved",
+            AlertTransition::Inactive => "inactive",
+            AlertTransition::Error => "error",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<AlertTransition> {
+        [
+            AlertTransition::Opened,
+            AlertTransition::StillActive,
+            AlertTransition::Resolved,
+            AlertTransition::Inactive,
+            AlertTransition::Error,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == text)
+    }
+}
+
+/// An evaluation of a rule, as the host hands it to the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvaluation {
+    pub tenant: String,
+    pub rule: String,
+    pub description: Option<String>,
+    pub run: Option<RunId>,
+    pub evaluated_at_ms: i64,
+    pub transition: AlertTransition,
+    pub condition_met: bool,
+    pub alert_level: Option<String>,
+    pub partial: bool,
+    pub baseline: bool,
+    pub result_ids: Vec<String>,
+    pub added: Vec<String>,
+    pub removed: Option<Vec<String>>,
+    pub totals: Value,
+    pub error: Option<String>,
+    /// Planned webhook deliveries (updated by `record_deliveries`).
+    pub deliveries: Value,
+    /// What the next evaluation of the rule compares with.
+    pub state: Value,
+}
+
+/// A stored evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EvaluationRecord {
+    pub id: i64,
+    pub tenant: String,
+    pub rule: String,
+    pub run: Option<RunId>,
+    pub evaluated_at_ms: i64,
+    pub transition: AlertTransition,
+    pub condition_met: bool,
+    pub alert_level: Option<String>,
+    pub partial: bool,
+    pub baseline: bool,
+    pub results: u64,
+    pub totals: Value,
+    pub added: Vec<String>,
+    pub removed: Option<Vec<String>>,
+    pub error: Option<String>,
+    pub deliveries: Value,
+    pub alert_id: Option<i64>,
+}
+
+/// Open or resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertStatus {
+    Active,
+    Resolved,
+}
+
+impl AlertStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertStatus::Active => "active",
+            AlertStatus::Resolved => "resolved",
+        }
+    }
+}
+
+/// An alert: opened when its rule's condition started to hold, resolved when it stopped.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertRecord {
+    pub id: i64,
+    pub tenant: String,
+    pub rule: String,
+    pub description: Option<String>,
+    pub level: Option<String>,
+    pub status: AlertStatus,
+    pub opened_at_ms: i64,
+    pub opened_run: Option<RunId>,
+    pub resolved_at_ms: Option<i64>,
+    pub resolved_run: Option<RunId>,
+    pub last_evaluated_at_ms: i64,
+    /// Results of the latest evaluation.
+    pub results: u64,
+    /// The first result ids of the latest evaluation.
+    pub result_ids: Vec<String>,
+}
+
+/// Result ids kept on an alert.
+pub const ALERT_RESULT_IDS: usize = 100;

@@ -605,6 +605,173 @@ fn persist(
     })
 }
 
+const EVALUATION_COLUMNS: &str = "evaluation_id, tenant, rule, run_id, evaluated_ms, transition, \
+     condition_met, alert_level, partial, baseline, results, totals, added, removed, error, \
+     deliveries, alert_id";
+
+fn evaluation_from_row(row: &Row<'_>) -> rusqlite::Result<EvaluationRecord> {
+    let transition: String = row.get(5)?;
+    let json = |i: usize| -> rusqlite::Result<Value> {
+        let text: String = row.get(i)?;
+        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+    };
+    let removed: Option<String> = row.get(13)?;
+    Ok(EvaluationRecord {
+        id: row.get(0)?,
+        tenant: row.get(1)?,
+        rule: row.get(2)?,
+        run: row.get(3)?,
+        evaluated_at_ms: row.get(4)?,
+        transition: AlertTransition::parse(&transition).unwrap_or(AlertTransition::Error),
+        condition_met: row.get(6)?,
+        alert_level: row.get(7)?,
+        partial: row.get(8)?,
+        baseline: row.get(9)?,
+        results: row.get::<_, i64>(10)?.max(0) as u64,
+        totals: json(11)?,
+        added: serde_json::from_value(json(12)?).unwrap_or_default(),
+        removed: removed.and_then(|r| serde_json::from_str(&r).ok()),
+        error: row.get(14)?,
+        deliveries: json(15)?,
+        alert_id: row.get(16)?,
+    })
+}
+
+const ALERT_COLUMNS: &str = "alert_id, tenant, rule, description, level, status, opened_ms, \
+     opened_run, resolved_ms, resolved_run, last_evaluated_ms, results, result_ids";
+
+fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<AlertRecord> {
+    let status: String = row.get(5)?;
+    let ids: String = row.get(12)?;
+    Ok(AlertRecord {
+        id: row.get(0)?,
+        tenant: row.get(1)?,
+        rule: row.get(2)?,
+        description: row.get(3)?,
+        level: row.get(4)?,
+        status: if status == "active" {
+            AlertStatus::Active
+        } else {
+            AlertStatus::Resolved
+        },
+        opened_at_ms: row.get(6)?,
+        opened_run: row.get(7)?,
+        resolved_at_ms: row.get(8)?,
+        resolved_run: row.get(9)?,
+        last_evaluated_at_ms: row.get(10)?,
+        results: row.get::<_, i64>(11)?.max(0) as u64,
+        result_ids: serde_json::from_str(&ids).unwrap_or_default(),
+    })
+}
+
+/// The evaluation, its alert's lifecycle step and the rule's state, in one transaction.
+fn record_evaluation(
+    conn: &mut Connection,
+    e: NewEvaluation,
+) -> Result<EvaluationRecord, StoreError> {
+    let tx = conn.transaction().map_err(db)?;
+    let results = e.result_ids.len() as i64;
+    let kept_ids: Vec<&String> = e.result_ids.iter().take(ALERT_RESULT_IDS).collect();
+    let active: Option<i64> = tx
+        .query_row(
+            "SELECT alert_id FROM alerts WHERE tenant = ?1 AND rule = ?2 AND status = 'active'
+             ORDER BY alert_id DESC LIMIT 1",
+            params![e.tenant, e.rule],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(db)?;
+    let alert_id = match (e.transition, active) {
+        (AlertTransition::Opened, None) => {
+            tx.execute(
+                "INSERT INTO alerts (tenant, rule, description, level, status, opened_ms, opened_run,
+                                     last_evaluated_ms, results, result_ids)
+                 VALUES (?1, ?2, ?3, ?4, 'active', ?5, ?6, ?5, ?7, ?8)",
+                params![
+                    e.tenant,
+                    e.rule,
+                    e.description,
+                    e.alert_level,
+                    e.evaluated_at_ms,
+                    e.run,
+                    results,
+                    json_text(&kept_ids)
+                ],
+            )
+            .map_err(db)?;
+            Some(tx.last_insert_rowid())
+        }
+        (AlertTransition::Opened | AlertTransition::StillActive, Some(id)) => {
+            tx.execute(
+                "UPDATE alerts SET level = COALESCE(?2, level), last_evaluated_ms = ?3,
+                     results = ?4, result_ids = ?5 WHERE alert_id = ?1",
+                params![
+                    id,
+                    e.alert_level,
+                    e.evaluated_at_ms,
+                    results,
+                    json_text(&kept_ids)
+                ],
+            )
+            .map_err(db)?;
+            Some(id)
+        }
+        (AlertTransition::Resolved, Some(id)) => {
+            tx.execute(
+                "UPDATE alerts SET status = 'resolved', resolved_ms = ?2, resolved_run = ?3,
+                     last_evaluated_ms = ?2, results = ?4, result_ids = ?5 WHERE alert_id = ?1",
+                params![id, e.evaluated_at_ms, e.run, results, json_text(&kept_ids)],
+            )
+            .map_err(db)?;
+            Some(id)
+        }
+        (_, active) => active,
+    };
+    tx.execute(
+        "INSERT INTO rule_evaluations (tenant, rule, run_id, evaluated_ms, transition, condition_met,
+             alert_level, partial, baseline, results, added, removed, totals, error, deliveries,
+             alert_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+        params![
+            e.tenant,
+            e.rule,
+            e.run,
+            e.evaluated_at_ms,
+            e.transition.as_str(),
+            e.condition_met,
+            e.alert_level,
+            e.partial,
+            e.baseline,
+            results,
+            json_text(&e.added),
+            e.removed.as_ref().map(json_text),
+            json_text(&e.totals),
+            e.error,
+            json_text(&e.deliveries),
+            alert_id,
+        ],
+    )
+    .map_err(db)?;
+    let evaluation_id = tx.last_insert_rowid();
+    if e.transition != AlertTransition::Error {
+        tx.execute(
+            "INSERT INTO rule_state (tenant, rule, state) VALUES (?1, ?2, ?3)
+             ON CONFLICT (tenant, rule) DO UPDATE SET state = excluded.state",
+            params![e.tenant, e.rule, json_text(&e.state)],
+        )
+        .map_err(db)?;
+    }
+    let record = tx
+        .query_row(
+            &format!("SELECT {EVALUATION_COLUMNS} FROM rule_evaluations WHERE evaluation_id = ?1"),
+            [evaluation_id],
+            evaluation_from_row,
+        )
+        .map_err(db)?;
+    tx.commit().map_err(db)?;
+    Ok(record)
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     fn location(&self) -> String {
@@ -714,6 +881,9 @@ impl Store for SqliteStore {
         self.write(move |conn| {
             let tx = conn.transaction().map_err(db)?;
             for sql in [
+                "DELETE FROM rule_evaluations WHERE tenant = ?1",
+                "DELETE FROM alerts WHERE tenant = ?1",
+                "DELETE FROM rule_state WHERE tenant = ?1",
                 "DELETE FROM changes WHERE tenant = ?1",
                 "DELETE FROM objects WHERE tenant = ?1",
                 "DELETE FROM runs WHERE tenant = ?1",
@@ -986,6 +1156,95 @@ impl Store for SqliteStore {
             }
         });
         Ok(receiver)
+    }
+
+    async fn rule_state(&self, tenant: &str, rule: &str) -> Result<Option<Value>, StoreError> {
+        let (tenant, rule) = (tenant.to_owned(), rule.to_owned());
+        self.read(move |conn| {
+            let state: Option<String> = conn
+                .query_row(
+                    "SELECT state FROM rule_state WHERE tenant = ?1 AND rule = ?2",
+                    params![tenant, rule],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db)?;
+            Ok(state.and_then(|s| serde_json::from_str(&s).ok()))
+        })
+        .await
+    }
+
+    async fn record_evaluation(
+        &self,
+        evaluation: NewEvaluation,
+    ) -> Result<EvaluationRecord, StoreError> {
+        self.write(move |conn| record_evaluation(conn, evaluation))
+            .await
+    }
+
+    async fn record_deliveries(
+        &self,
+        evaluation: i64,
+        deliveries: Value,
+    ) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            conn.execute(
+                "UPDATE rule_evaluations SET deliveries = ?2 WHERE evaluation_id = ?1",
+                params![evaluation, json_text(&deliveries)],
+            )
+            .map_err(db)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn evaluations(
+        &self,
+        tenant: &str,
+        run: Option<RunId>,
+    ) -> Result<Vec<EvaluationRecord>, StoreError> {
+        let tenant = tenant.to_owned();
+        self.read(move |conn| {
+            load_tenant(conn, &tenant)?;
+            let sql = format!(
+                "SELECT {EVALUATION_COLUMNS} FROM rule_evaluations
+                 WHERE tenant = ?1 AND (?2 IS NULL OR run_id = ?2) ORDER BY evaluation_id"
+            );
+            let mut stmt = conn.prepare(&sql).map_err(db)?;
+            let records = stmt
+                .query_map(params![tenant, run], evaluation_from_row)
+                .map_err(db)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(db)?;
+            Ok(records)
+        })
+        .await
+    }
+
+    async fn alerts(
+        &self,
+        tenant: &str,
+        status: Option<AlertStatus>,
+    ) -> Result<Vec<AlertRecord>, StoreError> {
+        let tenant = tenant.to_owned();
+        self.read(move |conn| {
+            load_tenant(conn, &tenant)?;
+            let sql = format!(
+                "SELECT {ALERT_COLUMNS} FROM alerts
+                 WHERE tenant = ?1 AND (?2 IS NULL OR status = ?2) ORDER BY alert_id DESC"
+            );
+            let mut stmt = conn.prepare(&sql).map_err(db)?;
+            let records = stmt
+                .query_map(
+                    params![tenant, status.map(AlertStatus::as_str)],
+                    alert_from_row,
+                )
+                .map_err(db)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(db)?;
+            Ok(records)
+        })
+        .await
     }
 
     async fn object(&self, tenant: &str, key: &str) -> Result<Option<StoredObject>, StoreError> {
