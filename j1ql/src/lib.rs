@@ -135,7 +135,7 @@ impl Query {
     /// Runs the query over `graph`, with the planner (see [`Query::explain`]).
     pub fn execute(&self, graph: &Graph, opts: &ExecOptions) -> Result<QueryResult, QueryError> {
         let mut ctx = exec::Ctx::new(graph, self, opts.now_ms, opts.include_deleted);
-        let mut planned = exec::Planned::new(&ctx);
+        let mut planned = exec::Planned::new(&mut ctx);
         result::shape(self, &mut ctx, &mut planned, self.effective_limit(opts))
     }
 
@@ -157,18 +157,18 @@ impl Query {
         )
     }
 
-    /// The plan for `graph`: each traversal node's estimated size, and the node the
-    /// evaluation starts from (the smallest estimate).
-    pub fn explain(&self, graph: &Graph) -> String {
-        let ctx = exec::Ctx::new(graph, self, 0, false);
-        let p = exec::Planned::new(&ctx);
+    /// The plan [`Query::execute`] would follow: for each traversal node, its estimated
+    /// matches and the estimated work of starting there; evaluation starts at the cheapest.
+    pub fn explain(&self, graph: &Graph, opts: &ExecOptions) -> String {
+        let mut ctx = exec::Ctx::new(graph, self, opts.now_ms, opts.include_deleted);
+        let p = exec::Planned::new(&mut ctx);
         let nodes: Vec<String> = p
             .estimates
             .iter()
             .enumerate()
-            .map(|(i, e)| format!("node {i}: ~{e}"))
+            .map(|(i, (est, cost))| format!("node {i}: ~{est:.0} matches, cost ~{cost:.0}"))
             .collect();
-        format!("start at node {} ({})", p.anchor, nodes.join(", "))
+        format!("start at node {} ({})", p.anchor, nodes.join("; "))
     }
 
     /// Entity and relationship `_type`s this query can read on `graph`: the types it

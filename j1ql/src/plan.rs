@@ -133,21 +133,108 @@ fn selector_lists<'g>(g: &'g Graph, sel: &CSel) -> Option<Vec<&'g [Ent]>> {
     }
 }
 
-/// How many entities node `i` may match, and its index candidates when it has some.
-fn estimate(g: &Graph, node: &CNode<'_>) -> (usize, Option<Vec<Ent>>) {
-    if let Some(c) = index_candidates(g, node) {
-        return (c.len(), Some(c));
+/// Entities sampled per node to estimate its selectivity and fan-out.
+const SAMPLE: usize = 64;
+
+/// What the planner knows of one node, from its index or selector and a sample.
+struct NodeStats {
+    /// Entities the node's candidate source yields (all of them are tested).
+    scan: usize,
+    /// Its candidates from an index, when a WITH equality has one.
+    indexed: Option<Vec<Ent>>,
+    /// Estimated matches: `scan` times the sampled pass rate.
+    est: f64,
+    /// Sampled mean edges per entity through the hop after it (walking forward) and
+    /// the hop before it (walking back).
+    fan_out: f64,
+    fan_in: f64,
+}
+
+/// Evenly spaced entities of the candidate source, at most [`SAMPLE`].
+fn sample(total: usize, indexed: &Option<Vec<Ent>>, lists: &Option<Vec<&[Ent]>>) -> Vec<Ent> {
+    let k = total.min(SAMPLE);
+    let positions = (0..k).map(|i| i * total / k);
+    match (indexed, lists) {
+        (Some(c), _) => positions.map(|p| c[p]).collect(),
+        (None, Some(ls)) => positions
+            .filter_map(|mut p| {
+                for l in ls {
+                    if p < l.len() {
+                        return Some(l[p]);
+                    }
+                    p -= l.len();
+                }
+                None
+            })
+            .collect(),
+        (None, None) => positions.map(|p| p as Ent).collect(),
     }
-    let size = selector_lists(g, &node.sel)
-        .map_or(g.entity_count(), |ls| ls.iter().map(|l| l.len()).sum());
-    // Without statistics, a WITH is taken to halve the set: enough to prefer a
-    // filtered node over an unfiltered one of the same size.
-    let size = if node.filter.is_some() {
-        size / 2
-    } else {
-        size
+}
+
+fn stats(ctx: &mut Ctx<'_, '_>, i: usize) -> NodeStats {
+    let g = ctx.g;
+    let indexed = index_candidates(g, &ctx.nodes[i]);
+    let lists = selector_lists(g, &ctx.nodes[i].sel);
+    let scan = match (&indexed, &lists) {
+        (Some(c), _) => c.len(),
+        (None, Some(ls)) => ls.iter().map(|l| l.len()).sum(),
+        (None, None) => g.entity_count(),
     };
-    (size, None)
+    let picked = sample(scan, &indexed, &lists);
+    let passed = picked.iter().filter(|&&e| ctx.node_ok(i, e)).count();
+    let rate = if picked.is_empty() {
+        0.0
+    } else {
+        passed as f64 / picked.len() as f64
+    };
+    let mean_edges = |h: usize, forward: bool| -> f64 {
+        if picked.is_empty() {
+            return 0.0;
+        }
+        let dir = if forward {
+            ctx.hops[h].direction
+        } else {
+            ctx.hops[h].direction.reversed()
+        };
+        let mut n = 0usize;
+        for &e in &picked {
+            ctx.edges(h, e, dir, &mut |_, _| {
+                n += 1;
+                false
+            });
+        }
+        n as f64 / picked.len() as f64
+    };
+    let fan_out = if i < ctx.hops.len() {
+        mean_edges(i, true)
+    } else {
+        0.0
+    };
+    let fan_in = if i > 0 { mean_edges(i - 1, false) } else { 0.0 };
+    NodeStats {
+        scan,
+        indexed,
+        est: scan as f64 * rate,
+        fan_out,
+        fan_in,
+    }
+}
+
+/// The work of anchoring at `a`: testing its candidates, then walking the edges out of
+/// each expanded set toward both ends (a set never exceeds its node's own estimate).
+fn cost(st: &[NodeStats], a: usize) -> f64 {
+    let mut total = st[a].scan as f64;
+    let mut frontier = st[a].est;
+    for j in a + 1..st.len() {
+        total += frontier * st[j - 1].fan_out;
+        frontier = (frontier * st[j - 1].fan_out).min(st[j].est);
+    }
+    frontier = st[a].est;
+    for j in (0..a).rev() {
+        total += frontier * st[j + 1].fan_in;
+        frontier = (frontier * st[j + 1].fan_in).min(st[j].est);
+    }
+    total
 }
 
 /// The planned evaluation: an anchor, then exact per-node sets by semi-joins.
@@ -155,27 +242,24 @@ pub(crate) struct Planned {
     sets: Option<Vec<EntSet>>,
     /// The node evaluated first.
     pub anchor: usize,
-    pub estimates: Vec<usize>,
+    /// Per node: estimated matches, and the cost of anchoring there.
+    pub estimates: Vec<(f64, f64)>,
     anchor_candidates: Option<Vec<Ent>>,
 }
 
 impl Planned {
-    pub(crate) fn new(ctx: &Ctx<'_, '_>) -> Self {
-        let mut estimates = Vec::new();
-        let mut best: Option<(usize, Option<Vec<Ent>>)> = None;
-        for (i, node) in ctx.nodes.iter().enumerate() {
-            let (est, cand) = estimate(ctx.g, node);
-            if best.is_none() || est < estimates[best.as_ref().map_or(0, |b| b.0)] {
-                best = Some((i, cand));
-            }
-            estimates.push(est);
-        }
-        let (anchor, anchor_candidates) = best.unwrap_or((0, None));
+    pub(crate) fn new(ctx: &mut Ctx<'_, '_>) -> Self {
+        let mut st: Vec<NodeStats> = (0..ctx.nodes.len()).map(|i| stats(ctx, i)).collect();
+        let costs: Vec<f64> = (0..st.len()).map(|a| cost(&st, a)).collect();
+        // The cheapest anchor; the first of equals, so a lone FIND starts at itself.
+        let anchor =
+            (0..costs.len()).fold(0, |best, i| if costs[i] < costs[best] { i } else { best });
+        let estimates = st.iter().zip(&costs).map(|(s, &c)| (s.est, c)).collect();
         Planned {
             sets: None,
             anchor,
             estimates,
-            anchor_candidates,
+            anchor_candidates: st[anchor].indexed.take(),
         }
     }
 

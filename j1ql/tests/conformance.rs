@@ -351,14 +351,16 @@ fn the_planner_starts_from_the_selective_side() {
     let q = parse("FIND jumpcloud_user THAT HAS << jumpcloud_group WITH name = 'Sales'")
         .expect("parses");
     assert!(
-        q.explain(&g).starts_with("start at node 1"),
+        q.explain(&g, &options(Opts::Interactive))
+            .starts_with("start at node 1"),
         "{}",
-        q.explain(&g)
+        q.explain(&g, &options(Opts::Interactive))
     );
     let q = parse("FIND jumpcloud_user WITH _key = 'u-bob' THAT IS Person").expect("parses");
     assert!(
-        q.explain(&g).starts_with("start at node 0"),
+        q.explain(&g, &options(Opts::Interactive))
+            .starts_with("start at node 0"),
         "{}",
-        q.explain(&g)
+        q.explain(&g, &options(Opts::Interactive))
     );
 }

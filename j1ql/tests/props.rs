@@ -447,6 +447,6 @@ proptest! {
         let opts = ExecOptions { limit: cap, include_deleted: del, now_ms: common::NOW };
         let planned = query.execute(&g, &opts).map(|r| r.to_j1_json());
         let naive = query.execute_naive(&g, &opts).map(|r| r.to_j1_json());
-        prop_assert_eq!(planned, naive, "{} (plan: {})", q, query.explain(&g));
+        prop_assert_eq!(planned, naive, "{} (plan: {})", q, query.explain(&g, &opts));
     }
 }

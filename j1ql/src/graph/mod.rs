@@ -290,9 +290,7 @@ impl GraphBuilder {
         } = self;
         let mut g = Graph::default();
         // Names that are fields, not stored properties, still need ids for lookups.
-        for name in ["_key", "_type", "_class", "_deleted"] {
-            t.pool.intern(name);
-        }
+        g.fields = ["_key", "_type", "_class", "_deleted"].map(|name| t.pool.intern(name));
 
         // Entities, in the order they were added, without the replaced ones.
         let mut key_index: HashMap<Sym, Ent> = HashMap::with_capacity(ents.len());
@@ -455,6 +453,8 @@ pub struct Graph {
     in_adj: Vec<(Rel, Ent)>,
     /// Sorted `(property << 32 | value, entity)` pairs for [`INDEXED_PROPERTIES`].
     eq_index: Vec<(u64, Ent)>,
+    /// Pool ids of `_key`, `_type`, `_class`, `_deleted`: fields, not stored properties.
+    fields: [Sym; 4],
 }
 
 impl Graph {
@@ -574,25 +574,27 @@ impl Graph {
     /// An entity's property, `_key`, `_type`, `_class` and `_deleted` included.
     pub(crate) fn entity_prop(&self, e: Ent, name: Sym) -> Option<Pv<'_>> {
         let i = e as usize;
-        match self.str(name) {
-            "_key" => Some(Pv::Str(self.ent_key[i])),
-            "_type" => Some(Pv::Str(self.ent_type[i])),
-            "_class" => Some(Pv::Arr(self.classes_of(e))),
-            "_deleted" => Some(Pv::Bool(self.ent_deleted[i])),
-            _ => self.stored(&self.ent_props, i, name).map(|v| self.pv(v)),
-        }
+        let [key, ty, class, deleted] = self.fields;
+        Some(match name {
+            n if n == key => Pv::Str(self.ent_key[i]),
+            n if n == ty => Pv::Str(self.ent_type[i]),
+            n if n == class => Pv::Arr(self.classes_of(e)),
+            n if n == deleted => Pv::Bool(self.ent_deleted[i]),
+            _ => return self.stored(&self.ent_props, i, name).map(|v| self.pv(v)),
+        })
     }
 
     /// A relationship's property, `_key`, `_type`, `_class` and `_deleted` included.
     pub(crate) fn rel_prop(&self, r: Rel, name: Sym) -> Option<Pv<'_>> {
         let i = r as usize;
-        match self.str(name) {
-            "_key" => Some(Pv::Str(self.rel_key[i])),
-            "_type" => Some(Pv::Str(self.rel_type[i])),
-            "_class" => Some(Pv::Str(self.rel_verb[i])),
-            "_deleted" => Some(Pv::Bool(self.rel_deleted[i])),
-            _ => self.stored(&self.rel_props, i, name).map(|v| self.pv(v)),
-        }
+        let [key, ty, class, deleted] = self.fields;
+        Some(match name {
+            n if n == key => Pv::Str(self.rel_key[i]),
+            n if n == ty => Pv::Str(self.rel_type[i]),
+            n if n == class => Pv::Str(self.rel_verb[i]),
+            n if n == deleted => Pv::Bool(self.rel_deleted[i]),
+            _ => return self.stored(&self.rel_props, i, name).map(|v| self.pv(v)),
+        })
     }
 
     /// `(name, value)` of every stored property of an entity (not `_key/_type/_class`).
