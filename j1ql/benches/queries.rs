@@ -411,6 +411,32 @@ fn main() {
     };
     let groups_per_user = arg("--groups-per-user").unwrap_or(10);
     let with_naive = args.iter().any(|a| a == "--naive");
+    // `--repeat I N`: run query I (0-based) N times and nothing else, e.g. under perf.
+    if let Some(i) = arg("--repeat") {
+        let n = args
+            .iter()
+            .position(|a| a == "--repeat")
+            .and_then(|p| args.get(p + 2))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(100);
+        let graph = build(sizes[0], groups_per_user);
+        let unlimited = args.iter().any(|a| a == "--unlimited");
+        let opts = if unlimited {
+            ExecOptions::unlimited(NOW)
+        } else {
+            ExecOptions::interactive(NOW)
+        };
+        let (times, total) = (0..n).fold((Duration::ZERO, 0), |(t, _), _| {
+            let (ts, total) = time_query(&graph, QUERIES[i].1, &opts, false);
+            (t + ts[ts.len() / 2], total)
+        });
+        println!(
+            "{}: median of medians {:.2} ms, {total} rows",
+            QUERIES[i].0,
+            ms(times) / n as f64
+        );
+        return;
+    }
     for users in sizes {
         println!("\n== {users} users, ~{groups_per_user} group memberships per user");
         let graph = build(users, groups_per_user);

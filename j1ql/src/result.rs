@@ -67,10 +67,12 @@ pub enum QueryResult {
         /// `alias.*` expands to `alias.<name>` for every name its rows hold).
         columns: Vec<String>,
         rows: Vec<Map<String, Value>>,
-        /// For each row, the `_key`s of the FIND-node entities of the paths it came from
-        /// (one for a plain row, several for a UNIQUE or aggregated one): the row's
-        /// identity for alert `added`/`removed`.
-        start_keys: Vec<Vec<String>>,
+        /// The `_key`s of the FIND-node entities the rows came from, distinct, in order of
+        /// first appearance: the result's identity for alert `added`/`removed`.
+        start_keys: Vec<String>,
+        /// For each row, indexes into `start_keys` of the entities of the paths it came
+        /// from (one for a plain row, several for a UNIQUE or aggregated one).
+        row_starts: Vec<Vec<u32>>,
     },
     /// `RETURN TREE`: the traversed entities and relationships.
     Tree {
@@ -113,7 +115,7 @@ impl QueryResult {
         let mut seen = std::collections::HashSet::new();
         let keys: Vec<&String> = match self {
             QueryResult::Entities(rows) => rows.iter().map(|r| &r.id).collect(),
-            QueryResult::Table { start_keys, .. } => start_keys.iter().flatten().collect(),
+            QueryResult::Table { start_keys, .. } => start_keys.iter().collect(),
             QueryResult::Tree { vertices, .. } => vertices.iter().map(|r| &r.id).collect(),
         };
         keys.into_iter()
@@ -362,10 +364,25 @@ fn bind_prop_of<'g>(g: &'g Graph, b: Bind, obj: u32, p: Option<Sym>) -> Option<P
     }
 }
 
-fn keys_of(g: &Graph, ents: impl IntoIterator<Item = Ent>) -> Vec<String> {
-    ents.into_iter()
-        .map(|e| g.str(g.ent_key[e as usize]).to_owned())
-        .collect()
+/// Start entities of each row as `_key`s stored once, and per-row indexes into them.
+fn start_index(g: &Graph, per_row: Vec<Vec<Ent>>) -> (Vec<String>, Vec<Vec<u32>>) {
+    let mut index: HashMap<Ent, u32> = HashMap::new();
+    let mut keys = Vec::new();
+    let rows = per_row
+        .into_iter()
+        .map(|starts| {
+            starts
+                .into_iter()
+                .map(|e| {
+                    *index.entry(e).or_insert_with(|| {
+                        keys.push(g.str(g.ent_key[e as usize]).to_owned());
+                        (keys.len() - 1) as u32
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    (keys, rows)
 }
 
 /// Column names in RETURN order; `alias.*` contributes the names its rows hold.
@@ -439,30 +456,20 @@ fn row_of(
     row
 }
 
-/// A row with its sort keys and the start entities it came from.
-type KeyedRow = (Vec<Value>, Map<String, Value>, Vec<Ent>);
-
-struct Group {
-    key: Vec<Value>,
-    /// Per aggregate column: the distinct objects bound to its alias.
-    objs: Vec<HashSet<u32>>,
-    starts: HashSet<Ent>,
-}
-
+/// The value of each aggregate column is computed from the distinct objects bound to its
+/// alias in the group (sorted, deduplicated), so repeated paths count once.
 fn aggregate(
     g: &Graph,
     func: AggFunc,
     b: Bind,
     prop: Option<Sym>,
     has_prop: bool,
-    objs: &HashSet<u32>,
+    objs: &[u32],
 ) -> Value {
     if !has_prop {
         return Value::from(objs.len());
     }
-    let mut sorted: Vec<u32> = objs.iter().copied().collect();
-    sorted.sort_unstable();
-    let values = sorted.iter().map(|&o| bind_prop_of(g, b, o, prop));
+    let values = objs.iter().map(|&o| bind_prop_of(g, b, o, prop));
     if func == AggFunc::Count {
         let distinct: HashSet<Atom> = values
             .map(|v| atom(v, g))
@@ -494,6 +501,34 @@ fn aggregate(
     num_json(r)
 }
 
+/// Sort keys, then SKIP and LIMIT, then the table.
+fn finish_table(
+    g: &Graph,
+    cols: &[Col],
+    mut rows: Vec<KeyedRow>,
+    desc: &[bool],
+    skip: usize,
+    limit: usize,
+) -> QueryResult {
+    rows.sort_by(|a, b| cmp_keys(&a.0, &b.0, desc));
+    let (rows, starts): (Vec<Map<String, Value>>, Vec<Vec<Ent>>) = rows
+        .into_iter()
+        .skip(skip)
+        .take(limit)
+        .map(|(_, row, starts)| (row, starts))
+        .unzip();
+    let (start_keys, row_starts) = start_index(g, starts);
+    QueryResult::Table {
+        columns: columns(cols, &rows),
+        rows,
+        start_keys,
+        row_starts,
+    }
+}
+
+/// A row with its sort keys and the start entities it came from.
+type KeyedRow = (Vec<Value>, Map<String, Value>, Vec<Ent>);
+
 /// Turns the paths of `q` into its result.
 pub(crate) fn shape(
     q: &Query,
@@ -501,295 +536,333 @@ pub(crate) fn shape(
     paths: &mut dyn Paths,
     limit: usize,
 ) -> Result<QueryResult, QueryError> {
-    let g = ctx.g;
-    let skip = q.skip;
-    let end = skip.saturating_add(limit);
-    let desc: Vec<bool> = q.order.iter().map(|o| o.1).collect();
     match &q.output {
-        Output::Entities(nodes) => {
-            let n = g.entity_count();
-            let mut seen = vec![false; n];
-            let mut ents = Vec::new();
-            if ctx.where_.is_none() {
-                for &node in nodes {
-                    for e in paths.node_set(ctx, node)? {
-                        if !std::mem::replace(&mut seen[e as usize], true) {
-                            ents.push(e);
-                        }
-                    }
-                }
-            } else {
-                let mut per: Vec<Vec<bool>> = nodes.iter().map(|_| vec![false; n]).collect();
-                paths.for_each(ctx, &mut |ctx, ns, rs| {
-                    if ctx.where_ok(ns, rs) {
-                        for (k, &node) in nodes.iter().enumerate() {
-                            per[k][ns[node] as usize] = true;
-                        }
-                    }
-                    false
-                })?;
-                for bits in per {
-                    for (e, hit) in bits.into_iter().enumerate() {
-                        if hit && !std::mem::replace(&mut seen[e], true) {
-                            ents.push(e as Ent);
-                        }
-                    }
-                }
-            }
-            if !q.order.is_empty() {
-                let props: Vec<Option<Sym>> = q
-                    .order
-                    .iter()
-                    .map(|(o, _)| match o {
-                        OrderBy::EntityProp(p) => g.sym(p),
-                        _ => None,
-                    })
-                    .collect();
-                let mut keyed: Vec<(Vec<Value>, Ent)> = ents
-                    .into_iter()
-                    .map(|e| {
-                        (
-                            props
-                                .iter()
-                                .map(|p| pv_json(g, p.and_then(|p| g.entity_prop(e, p))))
-                                .collect(),
-                            e,
-                        )
-                    })
-                    .collect();
-                keyed.sort_by(|a, b| cmp_keys(&a.0, &b.0, &desc));
-                ents = keyed.into_iter().map(|k| k.1).collect();
-            }
-            Ok(QueryResult::Entities(
-                ents.into_iter()
-                    .skip(skip)
-                    .take(limit)
-                    .map(|e| entity_row(g, e))
-                    .collect(),
-            ))
-        }
+        Output::Entities(nodes) => entities(q, ctx, paths, nodes, limit),
         Output::Table {
             cols,
             aggregated: false,
-        } => {
-            let syms: Vec<Option<Sym>> = cols
-                .iter()
-                .map(|c| match &c.expr {
-                    ColExpr::Prop(_, p) => g.sym(p),
-                    _ => None,
-                })
-                .collect();
-            let order_syms: Vec<Option<Sym>> = q
-                .order
-                .iter()
-                .map(|(o, _)| match o {
-                    OrderBy::PathProp(_, p) => g.sym(p),
-                    _ => None,
-                })
-                .collect();
-            // Without ORDER BY or UNIQUE the first rows are final: stop at SKIP + LIMIT.
-            let cap = (q.order.is_empty() && !q.unique).then_some(end);
-            let mut rows: Vec<KeyedRow> = Vec::new();
-            let mut uniq: HashMap<String, usize> = HashMap::new();
-            let mut overflow = false;
-            paths.for_each(ctx, &mut |ctx, ns, rs| {
-                if !ctx.where_ok(ns, rs) {
-                    return false;
-                }
-                let row = row_of(ctx, cols, &syms, ns, rs);
-                if q.unique {
-                    let text = Value::Object(row.clone()).to_string();
-                    if let Some(&i) = uniq.get(&text) {
-                        rows[i].2.push(ns[0]);
-                        return false;
-                    }
-                    uniq.insert(text, rows.len());
-                }
-                let keys = q
-                    .order
-                    .iter()
-                    .zip(&order_syms)
-                    .map(|((o, _), &sym)| match o {
-                        OrderBy::Col(i) => row.get(&cols[*i].name).cloned().unwrap_or(Value::Null),
-                        OrderBy::PathProp(b, _) => pv_json(ctx.g, ctx.bind_prop(ns, rs, *b, sym)),
-                        OrderBy::EntityProp(_) => Value::Null,
-                    })
-                    .collect();
-                rows.push((keys, row, vec![ns[0]]));
-                overflow = rows.len() > MAX_ROWS;
-                overflow || cap.is_some_and(|c| rows.len() >= c)
-            })?;
-            if overflow {
-                return Err(too_broad());
-            }
-            rows.sort_by(|a, b| cmp_keys(&a.0, &b.0, &desc));
-            let (rows, start_keys): (Vec<Map<String, Value>>, Vec<Vec<String>>) = rows
-                .into_iter()
-                .skip(skip)
-                .take(limit)
-                .map(|(_, row, mut starts)| {
-                    starts.sort_unstable();
-                    starts.dedup();
-                    (row, keys_of(g, starts))
-                })
-                .unzip();
-            Ok(QueryResult::Table {
-                columns: columns(cols, &rows),
-                rows,
-                start_keys,
-            })
-        }
+        } => table(q, ctx, paths, cols, limit),
         Output::Table {
             cols,
             aggregated: true,
-        } => {
-            let syms: Vec<Option<Sym>> = cols
-                .iter()
-                .map(|c| match &c.expr {
-                    ColExpr::Prop(_, p) => g.sym(p),
-                    ColExpr::Agg(_, _, Some(p)) => g.sym(p),
-                    _ => None,
-                })
-                .collect();
-            let key_cols: Vec<usize> = (0..cols.len())
-                .filter(|&i| !matches!(cols[i].expr, ColExpr::Agg(..)))
-                .collect();
-            let agg_cols: Vec<usize> = (0..cols.len())
-                .filter(|&i| matches!(cols[i].expr, ColExpr::Agg(..)))
-                .collect();
-            let mut groups: Vec<Group> = Vec::new();
-            let mut index: HashMap<Vec<Atom>, usize> = HashMap::new();
-            if key_cols.is_empty() {
-                // All aggregates: one row over the whole traversal, even an empty one.
-                groups.push(Group {
-                    key: Vec::new(),
-                    objs: agg_cols.iter().map(|_| HashSet::new()).collect(),
-                    starts: HashSet::new(),
-                });
-                index.insert(Vec::new(), 0);
+        } => grouped(q, ctx, paths, cols, limit),
+        Output::Tree => tree(q, ctx, paths, limit),
+    }
+}
+
+fn desc(q: &Query) -> Vec<bool> {
+    q.order.iter().map(|o| o.1).collect()
+}
+
+/// Distinct entities of `nodes`, in node order then graph order, sorted by ORDER BY.
+fn entities(
+    q: &Query,
+    ctx: &mut Ctx<'_, '_>,
+    paths: &mut dyn Paths,
+    nodes: &[usize],
+    limit: usize,
+) -> Result<QueryResult, QueryError> {
+    let g = ctx.g;
+    let n = g.entity_count();
+    let mut seen = vec![false; n];
+    let mut ents = Vec::new();
+    if ctx.where_.is_none() {
+        // Every entity of a node's exact set is on some complete path.
+        for &node in nodes {
+            for e in paths.node_set(ctx, node)? {
+                if !std::mem::replace(&mut seen[e as usize], true) {
+                    ents.push(e);
+                }
             }
-            let mut atoms = Vec::with_capacity(key_cols.len());
-            paths.for_each(ctx, &mut |ctx, ns, rs| {
-                if !ctx.where_ok(ns, rs) {
-                    return false;
-                }
-                atoms.clear();
-                for &c in &key_cols {
-                    let ColExpr::Prop(b, _) = &cols[c].expr else {
-                        continue;
-                    };
-                    atoms.push(atom(ctx.bind_prop(ns, rs, *b, syms[c]), ctx.g));
-                }
-                let gi = match index.get(&atoms) {
-                    Some(&gi) => gi,
-                    None => {
-                        let key = key_cols
-                            .iter()
-                            .map(|&c| match &cols[c].expr {
-                                ColExpr::Prop(b, _) => {
-                                    pv_json(ctx.g, ctx.bind_prop(ns, rs, *b, syms[c]))
-                                }
-                                _ => Value::Null,
-                            })
-                            .collect();
-                        groups.push(Group {
-                            key,
-                            objs: agg_cols.iter().map(|_| HashSet::new()).collect(),
-                            starts: HashSet::new(),
-                        });
-                        index.insert(atoms.clone(), groups.len() - 1);
-                        groups.len() - 1
-                    }
-                };
-                let group = &mut groups[gi];
-                for (k, &c) in agg_cols.iter().enumerate() {
-                    if let ColExpr::Agg(_, b, _) = &cols[c].expr {
-                        group.objs[k].insert(bound(*b, ns, rs));
-                    }
-                }
-                group.starts.insert(ns[0]);
-                false
-            })?;
-            let mut rows: Vec<KeyedRow> = Vec::with_capacity(groups.len());
-            for group in groups {
-                let mut row = Map::new();
-                let (mut ki, mut ai) = (0, 0);
-                for (c, col) in cols.iter().enumerate() {
-                    let v = match &col.expr {
-                        ColExpr::Agg(func, b, prop) => {
-                            ai += 1;
-                            aggregate(g, *func, *b, syms[c], prop.is_some(), &group.objs[ai - 1])
-                        }
-                        _ => {
-                            ki += 1;
-                            group.key[ki - 1].clone()
-                        }
-                    };
-                    row.insert(col.name.clone(), v);
-                }
-                let keys = q
-                    .order
-                    .iter()
-                    .map(|(o, _)| match o {
-                        OrderBy::Col(i) => row.get(&cols[*i].name).cloned().unwrap_or(Value::Null),
-                        _ => Value::Null,
-                    })
-                    .collect();
-                let mut starts: Vec<Ent> = group.starts.into_iter().collect();
-                starts.sort_unstable();
-                rows.push((keys, row, starts));
-            }
-            rows.sort_by(|a, b| cmp_keys(&a.0, &b.0, &desc));
-            let (rows, start_keys): (Vec<Map<String, Value>>, Vec<Vec<String>>) = rows
-                .into_iter()
-                .skip(skip)
-                .take(limit)
-                .map(|(_, row, starts)| (row, keys_of(g, starts)))
-                .unzip();
-            Ok(QueryResult::Table {
-                columns: columns(cols, &rows),
-                rows,
-                start_keys,
-            })
         }
-        Output::Tree => {
-            let mut seen_v = vec![false; g.entity_count()];
-            let mut seen_e: HashSet<Rel> = HashSet::new();
-            let (mut vertices, mut edges) = (Vec::new(), Vec::new());
-            let mut current: Option<Ent> = None;
-            let mut ordinal = 0usize;
-            paths.for_each(ctx, &mut |ctx, ns, rs| {
-                if !ctx.where_ok(ns, rs) {
-                    return false;
+    } else {
+        let mut per: Vec<Vec<bool>> = nodes.iter().map(|_| vec![false; n]).collect();
+        paths.for_each(ctx, &mut |ctx, ns, rs| {
+            if ctx.where_ok(ns, rs) {
+                for (k, &node) in nodes.iter().enumerate() {
+                    per[k][ns[node] as usize] = true;
                 }
-                // Paths arrive grouped by start entity: SKIP/LIMIT count start entities.
-                if current != Some(ns[0]) {
-                    if current.is_some() {
-                        ordinal += 1;
-                    }
-                    current = Some(ns[0]);
+            }
+            false
+        })?;
+        for bits in per {
+            for (e, hit) in bits.into_iter().enumerate() {
+                if hit && !std::mem::replace(&mut seen[e], true) {
+                    ents.push(e as Ent);
                 }
-                if ordinal >= end {
-                    return true;
-                }
-                if ordinal >= skip {
-                    for &e in ns {
-                        if !std::mem::replace(&mut seen_v[e as usize], true) {
-                            vertices.push(e);
-                        }
-                    }
-                    for &r in rs {
-                        if seen_e.insert(r) {
-                            edges.push(r);
-                        }
-                    }
-                }
-                false
-            })?;
-            Ok(QueryResult::Tree {
-                vertices: vertices.into_iter().map(|e| entity_row(g, e)).collect(),
-                edges: edges.into_iter().map(|r| edge_row(g, r)).collect(),
-            })
+            }
         }
     }
+    if !q.order.is_empty() {
+        let props: Vec<Option<Sym>> = q
+            .order
+            .iter()
+            .map(|(o, _)| match o {
+                OrderBy::EntityProp(p) => g.sym(p),
+                _ => None,
+            })
+            .collect();
+        let mut keyed: Vec<(Vec<Value>, Ent)> = ents
+            .into_iter()
+            .map(|e| {
+                (
+                    props
+                        .iter()
+                        .map(|p| pv_json(g, p.and_then(|p| g.entity_prop(e, p))))
+                        .collect(),
+                    e,
+                )
+            })
+            .collect();
+        let desc = desc(q);
+        keyed.sort_by(|a, b| cmp_keys(&a.0, &b.0, &desc));
+        ents = keyed.into_iter().map(|k| k.1).collect();
+    }
+    Ok(QueryResult::Entities(
+        ents.into_iter()
+            .skip(q.skip)
+            .take(limit)
+            .map(|e| entity_row(g, e))
+            .collect(),
+    ))
+}
+
+/// One row per path (deduplicated with UNIQUE).
+fn table(
+    q: &Query,
+    ctx: &mut Ctx<'_, '_>,
+    paths: &mut dyn Paths,
+    cols: &[Col],
+    limit: usize,
+) -> Result<QueryResult, QueryError> {
+    let g = ctx.g;
+    let prop_sym = |p: &str| g.sym(p);
+    let syms: Vec<Option<Sym>> = cols
+        .iter()
+        .map(|c| match &c.expr {
+            ColExpr::Prop(_, p) => prop_sym(p),
+            _ => None,
+        })
+        .collect();
+    let order_syms: Vec<Option<Sym>> = q
+        .order
+        .iter()
+        .map(|(o, _)| match o {
+            OrderBy::PathProp(_, p) => prop_sym(p),
+            _ => None,
+        })
+        .collect();
+    // Without ORDER BY or UNIQUE the first rows are final: stop at SKIP + LIMIT.
+    let cap = (q.order.is_empty() && !q.unique).then_some(q.skip.saturating_add(limit));
+    let mut rows: Vec<KeyedRow> = Vec::new();
+    let mut uniq: HashMap<String, usize> = HashMap::new();
+    let mut overflow = false;
+    paths.for_each(ctx, &mut |ctx, ns, rs| {
+        if !ctx.where_ok(ns, rs) {
+            return false;
+        }
+        let row = row_of(ctx, cols, &syms, ns, rs);
+        if q.unique {
+            let text = Value::Object(row.clone()).to_string();
+            if let Some(&i) = uniq.get(&text) {
+                if !rows[i].2.contains(&ns[0]) {
+                    rows[i].2.push(ns[0]);
+                }
+                return false;
+            }
+            uniq.insert(text, rows.len());
+        }
+        let keys = q
+            .order
+            .iter()
+            .zip(&order_syms)
+            .map(|((o, _), &sym)| match o {
+                OrderBy::Col(i) => row.get(&cols[*i].name).cloned().unwrap_or(Value::Null),
+                OrderBy::PathProp(b, _) => pv_json(ctx.g, ctx.bind_prop(ns, rs, *b, sym)),
+                OrderBy::EntityProp(_) => Value::Null,
+            })
+            .collect();
+        rows.push((keys, row, vec![ns[0]]));
+        overflow = rows.len() > MAX_ROWS;
+        overflow || cap.is_some_and(|c| rows.len() >= c)
+    })?;
+    if overflow {
+        return Err(too_broad());
+    }
+    Ok(finish_table(g, cols, rows, &desc(q), q.skip, limit))
+}
+
+struct Group {
+    key: Vec<Value>,
+    /// Per aggregate column, the objects bound to its alias on the group's paths.
+    objs: Vec<Vec<u32>>,
+    starts: Vec<Ent>,
+}
+
+/// One row per distinct tuple of grouping values (one row in all when every item is
+/// an aggregate), in order of first appearance.
+fn grouped(
+    q: &Query,
+    ctx: &mut Ctx<'_, '_>,
+    paths: &mut dyn Paths,
+    cols: &[Col],
+    limit: usize,
+) -> Result<QueryResult, QueryError> {
+    let g = ctx.g;
+    let syms: Vec<Option<Sym>> = cols
+        .iter()
+        .map(|c| match &c.expr {
+            ColExpr::Prop(_, p) | ColExpr::Agg(_, _, Some(p)) => g.sym(p),
+            _ => None,
+        })
+        .collect();
+    let is_agg = |c: &Col| matches!(c.expr, ColExpr::Agg(..));
+    let key_cols: Vec<usize> = (0..cols.len()).filter(|&i| !is_agg(&cols[i])).collect();
+    let agg_binds: Vec<Bind> = cols
+        .iter()
+        .filter_map(|c| match c.expr {
+            ColExpr::Agg(_, b, _) => Some(b),
+            _ => None,
+        })
+        .collect();
+    let mut key_binds: Vec<Bind> = Vec::new();
+    for &c in &key_cols {
+        if let ColExpr::Prop(b, _) = cols[c].expr
+            && !key_binds.contains(&b)
+        {
+            key_binds.push(b);
+        }
+    }
+    let new_group = |key: Vec<Value>| Group {
+        key,
+        objs: agg_binds.iter().map(|_| Vec::new()).collect(),
+        starts: Vec::new(),
+    };
+    let mut groups: Vec<Group> = Vec::new();
+    if key_cols.is_empty() {
+        // All aggregates: one row over the whole traversal, even an empty one.
+        groups.push(new_group(Vec::new()));
+    }
+    // A group is decided by the objects its key columns read: their values are looked
+    // up once per distinct tuple of objects, not once per path.
+    let mut by_objs: HashMap<Vec<u32>, usize> = HashMap::new();
+    let mut by_atoms: HashMap<Vec<Atom>, usize> = HashMap::new();
+    let mut objs_key: Vec<u32> = Vec::with_capacity(key_binds.len());
+    paths.for_each(ctx, &mut |ctx, ns, rs| {
+        if !ctx.where_ok(ns, rs) {
+            return false;
+        }
+        let gi = if key_cols.is_empty() {
+            0
+        } else {
+            objs_key.clear();
+            objs_key.extend(key_binds.iter().map(|&b| bound(b, ns, rs)));
+            match by_objs.get(objs_key.as_slice()) {
+                Some(&gi) => gi,
+                None => {
+                    let value = |c: usize| match &cols[c].expr {
+                        ColExpr::Prop(b, _) => ctx.bind_prop(ns, rs, *b, syms[c]),
+                        _ => None,
+                    };
+                    let atoms: Vec<Atom> =
+                        key_cols.iter().map(|&c| atom(value(c), ctx.g)).collect();
+                    let gi = *by_atoms.entry(atoms).or_insert_with(|| {
+                        groups.push(new_group(
+                            key_cols.iter().map(|&c| pv_json(ctx.g, value(c))).collect(),
+                        ));
+                        groups.len() - 1
+                    });
+                    by_objs.insert(objs_key.clone(), gi);
+                    gi
+                }
+            }
+        };
+        let group = &mut groups[gi];
+        for (k, &b) in agg_binds.iter().enumerate() {
+            group.objs[k].push(bound(b, ns, rs));
+        }
+        group.starts.push(ns[0]);
+        false
+    })?;
+    let mut rows: Vec<KeyedRow> = Vec::with_capacity(groups.len());
+    for mut group in groups {
+        for objs in group.objs.iter_mut().chain([&mut group.starts]) {
+            objs.sort_unstable();
+            objs.dedup();
+        }
+        let mut row = Map::new();
+        let (mut keys, mut aggs) = (group.key.into_iter(), group.objs.iter());
+        for (c, col) in cols.iter().enumerate() {
+            let v = match &col.expr {
+                ColExpr::Agg(func, b, prop) => aggregate(
+                    g,
+                    *func,
+                    *b,
+                    syms[c],
+                    prop.is_some(),
+                    aggs.next().map_or(&[], Vec::as_slice),
+                ),
+                _ => keys.next().unwrap_or(Value::Null),
+            };
+            row.insert(col.name.clone(), v);
+        }
+        let sort_keys = q
+            .order
+            .iter()
+            .map(|(o, _)| match o {
+                OrderBy::Col(i) => row.get(&cols[*i].name).cloned().unwrap_or(Value::Null),
+                _ => Value::Null,
+            })
+            .collect();
+        rows.push((sort_keys, row, group.starts));
+    }
+    Ok(finish_table(g, cols, rows, &desc(q), q.skip, limit))
+}
+
+/// The entities and relationships of the paths; SKIP and LIMIT count start entities.
+fn tree(
+    q: &Query,
+    ctx: &mut Ctx<'_, '_>,
+    paths: &mut dyn Paths,
+    limit: usize,
+) -> Result<QueryResult, QueryError> {
+    let g = ctx.g;
+    let end = q.skip.saturating_add(limit);
+    let mut seen_v = vec![false; g.entity_count()];
+    let mut seen_e: HashSet<Rel> = HashSet::new();
+    let (mut vertices, mut edges) = (Vec::new(), Vec::new());
+    let mut current: Option<Ent> = None;
+    let mut ordinal = 0usize;
+    paths.for_each(ctx, &mut |ctx, ns, rs| {
+        if !ctx.where_ok(ns, rs) {
+            return false;
+        }
+        // Paths arrive grouped by start entity.
+        if current != Some(ns[0]) {
+            if current.is_some() {
+                ordinal += 1;
+            }
+            current = Some(ns[0]);
+        }
+        if ordinal >= end {
+            return true;
+        }
+        if ordinal >= q.skip {
+            for &e in ns {
+                if !std::mem::replace(&mut seen_v[e as usize], true) {
+                    vertices.push(e);
+                }
+            }
+            for &r in rs {
+                if seen_e.insert(r) {
+                    edges.push(r);
+                }
+            }
+        }
+        false
+    })?;
+    Ok(QueryResult::Tree {
+        vertices: vertices.into_iter().map(|e| entity_row(g, e)).collect(),
+        edges: edges.into_iter().map(|r| edge_row(g, r)).collect(),
+    })
 }

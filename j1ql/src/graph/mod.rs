@@ -288,9 +288,11 @@ impl GraphBuilder {
         let GraphBuilder {
             mut t, ents, rels, ..
         } = self;
-        let mut g = Graph::default();
         // Names that are fields, not stored properties, still need ids for lookups.
-        g.fields = ["_key", "_type", "_class", "_deleted"].map(|name| t.pool.intern(name));
+        let mut g = Graph {
+            fields: ["_key", "_type", "_class", "_deleted"].map(|name| t.pool.intern(name)),
+            ..Graph::default()
+        };
 
         // Entities, in the order they were added, without the replaced ones.
         let mut key_index: HashMap<Sym, Ent> = HashMap::with_capacity(ents.len());
