@@ -200,17 +200,20 @@ fn num_of(v: Pv<'_>) -> Option<f64> {
 /// One scalar against a literal, with the operator in its positive form.
 fn scalar_match(g: &Graph, v: Pv<'_>, op: Op, lit: &CLit<'_>) -> bool {
     match (op, lit) {
-        (Op::Eq, CLit::Str(sym, _)) => matches!(v, Pv::Str(s) if Some(s) == *sym),
+        (Op::Eq, CLit::Str(sym, text)) => match v {
+            Pv::Str(s) => Some(s) == *sym,
+            Pv::Key(_) => g.text(v).is_some_and(|t| t == *text),
+            _ => false,
+        },
         (Op::Eq, CLit::Num(n)) => num_of(v) == Some(*n),
         (Op::Eq, CLit::Bool(b)) => matches!(v, Pv::Bool(x) if x == *b),
-        (Op::Eq, CLit::Regex(re)) => matches!(v, Pv::Str(s) if re.is_match(g.str(s))),
+        (Op::Eq, CLit::Regex(re)) => g.text(v).is_some_and(|t| re.is_match(&t)),
         (Op::Lt | Op::Gt | Op::Le | Op::Ge, CLit::Num(n)) => {
             num_of(v).is_some_and(|x| ordered(x, op, *n))
         }
-        (Op::Contains | Op::StartsWith | Op::EndsWith, CLit::Str(_, text)) => match v {
-            Pv::Str(s) => string_op(g.str(s), op, text),
-            _ => false,
-        },
+        (Op::Contains | Op::StartsWith | Op::EndsWith, CLit::Str(_, text)) => {
+            g.text(v).is_some_and(|t| string_op(&t, op, text))
+        }
         _ => false,
     }
 }
@@ -270,14 +273,17 @@ fn props_match(g: &Graph, l: Option<Pv<'_>>, op: Op, negated: bool, r: Option<Pv
         rs.iter().any(|&b| match op {
             Op::Eq => match (a, b) {
                 (Pv::Str(x), Pv::Str(y)) => x == y,
+                (Pv::Key(_), _) | (_, Pv::Key(_)) => {
+                    g.text(a).is_some_and(|x| g.text(b).is_some_and(|y| x == y))
+                }
                 (Pv::Bool(x), Pv::Bool(y)) => x == y,
                 _ => matches!((num_of(a), num_of(b)), (Some(x), Some(y)) if x == y),
             },
             Op::Lt | Op::Gt | Op::Le | Op::Ge => {
                 matches!((num_of(a), num_of(b)), (Some(x), Some(y)) if ordered(x, op, y))
             }
-            _ => match (a, b) {
-                (Pv::Str(x), Pv::Str(y)) => string_op(g.str(x), op, g.str(y)),
+            _ => match (g.text(a), g.text(b)) {
+                (Some(x), Some(y)) => string_op(&x, op, &y),
                 _ => false,
             },
         })

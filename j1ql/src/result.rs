@@ -208,6 +208,7 @@ pub(crate) fn pv_json(g: &Graph, v: Option<Pv<'_>>) -> Value {
         Some(Pv::Bool(b)) => Value::Bool(b),
         Some(Pv::Num(n)) => num_json(n),
         Some(Pv::Str(s)) => Value::String(g.str(s).to_owned()),
+        Some(Pv::Key(r)) => Value::String(g.rel_key_str(r).into_owned()),
         Some(Pv::Arr(elems)) => Value::Array(elems.iter().map(|&e| g.json(e)).collect()),
         Some(Pv::Other(v)) => v.clone(),
     }
@@ -260,7 +261,7 @@ pub(crate) fn entity_row(g: &Graph, e: Ent) -> EntityRow {
 
 fn edge_row(g: &Graph, r: Rel) -> EdgeRow {
     let i = r as usize;
-    let key = g.str(g.rel_key[i]).to_owned();
+    let key = g.rel_key_str(r).into_owned();
     let from = g.str(g.ent_key[g.rel_from[i] as usize]).to_owned();
     let to = g.str(g.ent_key[g.rel_to[i] as usize]).to_owned();
     let fields = vec![
@@ -346,6 +347,7 @@ fn atom(v: Option<Pv<'_>>, g: &Graph) -> Atom {
         // -0.0 and 0.0 are one group.
         Some(Pv::Num(n)) => Atom::Num((n + 0.0).to_bits()),
         Some(Pv::Str(s)) => Atom::Str(s),
+        Some(Pv::Key(r)) => Atom::Json(g.rel_key_str(r).into_owned()),
         Some(v) => Atom::Json(pv_json(g, Some(v)).to_string()),
     }
 }

@@ -226,8 +226,14 @@ fn build((ents, rels): &(Vec<GenEntity>, Vec<GenRel>)) -> Graph {
         if let Some(w) = r.weight {
             p.insert("w".into(), json!(w));
         }
+        // Half the keys follow J1's `<from>|<verb>|<to>` (and may repeat: the later wins).
+        let key = if i % 2 == 0 {
+            format!("k{}|{}|k{}", r.from, VERBS[r.verb].to_lowercase(), r.to)
+        } else {
+            format!("r{i}")
+        };
         b.add_relationship(Relationship {
-            key: format!("r{i}"),
+            key,
             relationship_type: format!("t_{}", VERBS[r.verb].to_lowercase()),
             class: VERBS[r.verb].into(),
             from_key: format!("k{}", r.from),

@@ -15,6 +15,7 @@ pub(crate) mod value;
 use hashbrown::HashMap;
 use pool::{StrPool, Sym};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use value::{Raw, Val};
 
 /// String properties with an equality index, besides `_key`, `_type` and `_class`: the
@@ -54,6 +55,19 @@ pub(crate) type Ent = u32;
 /// Relationship index inside a [`Graph`].
 pub(crate) type Rel = u32;
 
+/// The `rel_key` of a relationship whose `_key` is `<from>|<verb lowercased>|<to>`
+/// (J1's convention for direct relationships): derived on read, not stored.
+pub(crate) const DERIVED: Sym = Sym::MAX;
+
+/// Whether `key` is `<from>|<verb lowercased>|<to>`.
+fn is_derived_key(key: &str, from: &str, verb: &str, to: &str) -> bool {
+    key.strip_prefix(from)
+        .and_then(|k| k.strip_prefix('|'))
+        .and_then(|k| k.strip_suffix(to))
+        .and_then(|k| k.strip_suffix('|'))
+        .is_some_and(|mid| mid.chars().eq(verb.chars().flat_map(char::to_lowercase)))
+}
+
 /// A property value as read from the graph; `None` from a lookup means undefined.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Pv<'g> {
@@ -61,6 +75,8 @@ pub(crate) enum Pv<'g> {
     Bool(bool),
     Num(f64),
     Str(Sym),
+    /// The derived `_key` of a relationship (see [`DERIVED`]).
+    Key(Rel),
     Arr(&'g [Val]),
     Other(&'g Value),
 }
@@ -95,7 +111,12 @@ pub struct GraphBuilder {
     ents: Vec<PendingEnt>,
     ent_by_key: HashMap<Sym, usize>,
     rels: Vec<PendingRel>,
-    rel_by_key: HashMap<Sym, usize>,
+    /// A stored key `k` is `[k, DERIVED, DERIVED]`; a derived one `[from, verb, to]`
+    /// with the verb lowercased, so equal key strings meet.
+    rel_by_key: HashMap<[Sym; 3], usize>,
+    lower_verbs: HashMap<Sym, Sym>,
+    pairs: Vec<(Sym, Val)>,
+    names: Vec<Sym>,
 }
 
 struct PendingEnt {
@@ -205,7 +226,9 @@ impl GraphBuilder {
     }
 
     fn props(&mut self, props: &Map<String, Value>) -> (u32, u32) {
-        let mut pairs: Vec<(Sym, Val)> = Vec::with_capacity(props.len());
+        // Scratch buffers live in the builder: one object after another, no allocation.
+        let mut pairs = std::mem::take(&mut self.pairs);
+        pairs.clear();
         for (name, v) in props {
             if reserved(name) {
                 continue;
@@ -216,14 +239,21 @@ impl GraphBuilder {
         }
         // Map keys are distinct, so sorting by name sym gives a canonical shape.
         pairs.sort_unstable_by_key(|p| p.0);
-        let names: Box<[Sym]> = pairs.iter().map(|p| p.0).collect();
-        let next = idx32(self.t.shapes.len());
-        let shape = *self.shape_ids.entry(names).or_insert_with_key(|names| {
-            self.t.shapes.push(names.clone());
-            next
-        });
+        self.names.clear();
+        self.names.extend(pairs.iter().map(|p| p.0));
+        let shape = match self.shape_ids.get(self.names.as_slice()) {
+            Some(&id) => id,
+            None => {
+                let id = idx32(self.t.shapes.len());
+                let names: Box<[Sym]> = self.names.as_slice().into();
+                self.t.shapes.push(names.clone());
+                self.shape_ids.insert(names, id);
+                id
+            }
+        };
         let off = idx32(self.t.vals.len());
         self.t.vals.extend(pairs.iter().map(|p| p.1));
+        self.pairs = pairs;
         (shape, off)
     }
 
@@ -261,14 +291,24 @@ impl GraphBuilder {
     /// Endpoints are entity `_key`s; a relationship whose endpoint is not in the graph at
     /// [`GraphBuilder::build`] is dropped.
     pub fn add_relationship(&mut self, r: Relationship) {
-        let key = self.t.pool.intern(&r.key);
         let ty = self.t.pool.intern(&r.relationship_type);
         let verb = self.t.pool.intern(&r.class);
         let from = self.t.pool.intern(&r.from_key);
         let to = self.t.pool.intern(&r.to_key);
+        let (key, identity) = if is_derived_key(&r.key, &r.from_key, &r.class, &r.to_key) {
+            let pool = &mut self.t.pool;
+            let lower = *self
+                .lower_verbs
+                .entry(verb)
+                .or_insert_with(|| pool.intern(&r.class.to_lowercase()));
+            (DERIVED, [from, lower, to])
+        } else {
+            let key = self.t.pool.intern(&r.key);
+            (key, [key, DERIVED, DERIVED])
+        };
         let (shape, off) = self.props(&r.properties);
         let idx = self.rels.len();
-        if let Some(old) = self.rel_by_key.insert(key, idx) {
+        if let Some(old) = self.rel_by_key.insert(identity, idx) {
             self.rels[old].live = false;
         }
         self.rels.push(PendingRel {
@@ -510,6 +550,29 @@ impl Graph {
         self.t.pool.get(s)
     }
 
+    /// A relationship's `_key`.
+    pub(crate) fn rel_key_str(&self, r: Rel) -> Cow<'_, str> {
+        let i = r as usize;
+        match self.rel_key[i] {
+            DERIVED => Cow::Owned(format!(
+                "{}|{}|{}",
+                self.str(self.ent_key[self.rel_from[i] as usize]),
+                self.str(self.rel_verb[i]).to_lowercase(),
+                self.str(self.ent_key[self.rel_to[i] as usize])
+            )),
+            k => Cow::Borrowed(self.str(k)),
+        }
+    }
+
+    /// The text of a string value (interned or a derived key).
+    pub(crate) fn text(&self, v: Pv<'_>) -> Option<Cow<'_, str>> {
+        match v {
+            Pv::Str(s) => Some(Cow::Borrowed(self.str(s))),
+            Pv::Key(r) => Some(self.rel_key_str(r)),
+            _ => None,
+        }
+    }
+
     pub(crate) fn entity_by_key(&self, key: &str) -> Option<Ent> {
         self.key_index.get(&self.sym(key)?).copied()
     }
@@ -591,6 +654,7 @@ impl Graph {
         let i = r as usize;
         let [key, ty, class, deleted] = self.fields;
         Some(match name {
+            n if n == key && self.rel_key[i] == DERIVED => Pv::Key(r),
             n if n == key => Pv::Str(self.rel_key[i]),
             n if n == ty => Pv::Str(self.rel_type[i]),
             n if n == class => Pv::Str(self.rel_verb[i]),
@@ -711,6 +775,34 @@ mod tests {
         assert_eq!(g.in_edges(u).len(), 1);
         assert_eq!(g.out_edges(g.entity_by_key("g1").unwrap()).len(), 1);
         assert!(g.has_class(u, g.sym("User").unwrap()));
+    }
+
+    #[test]
+    fn conventional_relationship_keys_are_derived_not_stored() {
+        assert!(is_derived_key("g1|has|u1", "g1", "HAS", "u1"));
+        assert!(is_derived_key("a|b|c|has|d", "a|b|c", "Has", "d"));
+        assert!(!is_derived_key("g1|has|u2", "g1", "HAS", "u1"));
+        assert!(!is_derived_key("g1|HAS|u1", "g1", "HAS", "u1"));
+        assert!(!is_derived_key("g1|has|u1x", "g1", "HAS", "u1"));
+        let mut b = GraphBuilder::new();
+        b.add_entity(ent("g1", "g", "Group", json!({})));
+        b.add_entity(ent("u1", "u", "User", json!({})));
+        for key in ["g1|has|u1", "custom-key", "g1|has|u1"] {
+            b.add_relationship(Relationship {
+                key: key.into(),
+                class: "HAS".into(),
+                from_key: "g1".into(),
+                to_key: "u1".into(),
+                ..Default::default()
+            });
+        }
+        let g = b.build();
+        // The repeated derived key replaced its first occurrence.
+        assert_eq!(g.relationship_count(), 2);
+        assert_eq!(g.rel_key_str(0), "custom-key");
+        assert_eq!(g.rel_key_str(1), "g1|has|u1");
+        assert_eq!(g.rel_key[1], DERIVED);
+        assert_eq!(g.sym("g1|has|u1"), None, "a derived key is not interned");
     }
 
     #[test]
