@@ -44,6 +44,7 @@ pub struct Relationship {
     pub relationship_type: String,
     /// The verb, e.g. `HAS`; matched case-insensitively by `THAT`.
     pub class: String,
+    /// The endpoints' `_key`s; `_fromEntityKey` and `_toEntityKey` read as these.
     pub from_key: String,
     pub to_key: String,
     pub properties: Map<String, Value>,
@@ -216,8 +217,9 @@ pub(crate) fn num_json(n: f64) -> Value {
 }
 
 /// Names the builder keeps out of the property list because they are fields.
-fn reserved(name: &str) -> bool {
+fn reserved(name: &str, relationship: bool) -> bool {
     matches!(name, "_key" | "_type" | "_class" | "_deleted")
+        || (relationship && matches!(name, "_fromEntityKey" | "_toEntityKey"))
 }
 
 impl GraphBuilder {
@@ -225,12 +227,12 @@ impl GraphBuilder {
         Self::default()
     }
 
-    fn props(&mut self, props: &Map<String, Value>) -> (u32, u32) {
+    fn props(&mut self, props: &Map<String, Value>, relationship: bool) -> (u32, u32) {
         // Scratch buffers live in the builder: one object after another, no allocation.
         let mut pairs = std::mem::take(&mut self.pairs);
         pairs.clear();
         for (name, v) in props {
-            if reserved(name) {
+            if reserved(name, relationship) {
                 continue;
             }
             let name = self.t.pool.intern(name);
@@ -272,7 +274,7 @@ impl GraphBuilder {
                 i
             }
         };
-        let (shape, off) = self.props(&e.properties);
+        let (shape, off) = self.props(&e.properties, false);
         let idx = self.ents.len();
         if let Some(old) = self.ent_by_key.insert(key, idx) {
             self.ents[old].live = false;
@@ -306,7 +308,7 @@ impl GraphBuilder {
             let key = self.t.pool.intern(&r.key);
             (key, [key, DERIVED, DERIVED])
         };
-        let (shape, off) = self.props(&r.properties);
+        let (shape, off) = self.props(&r.properties, true);
         let idx = self.rels.len();
         if let Some(old) = self.rel_by_key.insert(identity, idx) {
             self.rels[old].live = false;
@@ -330,7 +332,15 @@ impl GraphBuilder {
         } = self;
         // Names that are fields, not stored properties, still need ids for lookups.
         let mut g = Graph {
-            fields: ["_key", "_type", "_class", "_deleted"].map(|name| t.pool.intern(name)),
+            fields: [
+                "_key",
+                "_type",
+                "_class",
+                "_deleted",
+                "_fromEntityKey",
+                "_toEntityKey",
+            ]
+            .map(|name| t.pool.intern(name)),
             ..Graph::default()
         };
 
@@ -495,8 +505,9 @@ pub struct Graph {
     in_adj: Vec<(Rel, Ent)>,
     /// Sorted `(property << 32 | value, entity)` pairs for [`INDEXED_PROPERTIES`].
     eq_index: Vec<(u64, Ent)>,
-    /// Pool ids of `_key`, `_type`, `_class`, `_deleted`: fields, not stored properties.
-    fields: [Sym; 4],
+    /// Pool ids of `_key`, `_type`, `_class`, `_deleted`, `_fromEntityKey` and
+    /// `_toEntityKey`: fields, not stored properties (the last two of relationships).
+    fields: [Sym; 6],
 }
 
 impl Graph {
@@ -639,7 +650,7 @@ impl Graph {
     /// An entity's property, `_key`, `_type`, `_class` and `_deleted` included.
     pub(crate) fn entity_prop(&self, e: Ent, name: Sym) -> Option<Pv<'_>> {
         let i = e as usize;
-        let [key, ty, class, deleted] = self.fields;
+        let [key, ty, class, deleted, ..] = self.fields;
         Some(match name {
             n if n == key => Pv::Str(self.ent_key[i]),
             n if n == ty => Pv::Str(self.ent_type[i]),
@@ -649,11 +660,14 @@ impl Graph {
         })
     }
 
-    /// A relationship's property, `_key`, `_type`, `_class` and `_deleted` included.
+    /// A relationship's property, `_key`, `_type`, `_class`, `_deleted`,
+    /// `_fromEntityKey` and `_toEntityKey` included.
     pub(crate) fn rel_prop(&self, r: Rel, name: Sym) -> Option<Pv<'_>> {
         let i = r as usize;
-        let [key, ty, class, deleted] = self.fields;
+        let [key, ty, class, deleted, from, to] = self.fields;
         Some(match name {
+            n if n == from => Pv::Str(self.ent_key[self.rel_from[i] as usize]),
+            n if n == to => Pv::Str(self.ent_key[self.rel_to[i] as usize]),
             n if n == key && self.rel_key[i] == DERIVED => Pv::Key(r),
             n if n == key => Pv::Str(self.rel_key[i]),
             n if n == ty => Pv::Str(self.rel_type[i]),
