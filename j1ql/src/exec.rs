@@ -7,7 +7,7 @@ use crate::ast::{Cond, Direction, LitValue, Op, Selector, TermKind, Verbs};
 use crate::date;
 use crate::error::{ErrorKind, QueryError};
 use crate::graph::pool::Sym;
-use crate::graph::{Ent, Graph, Pv, Rel};
+use crate::graph::{Adj, Ent, Graph, Pv, Rel};
 use crate::query::{Bind, HopSpec, Leaf, NodeSpec, Query, WhereLeaf, WhereValue};
 use regex::Regex;
 
@@ -391,16 +391,15 @@ impl<'g, 'q> Ctx<'g, 'q> {
 
     fn neg_hit(&mut self, i: usize, k: usize, e: Ent) -> bool {
         let g = self.g;
-        g.out_edges(e).iter().chain(g.in_edges(e)).any(|&(r, nbr)| {
-            (self.include_deleted || !g.rel_deleted[r as usize])
-                && verb_ok(&self.nodes[i].negs[k].0, g.rel_verb[r as usize])
-                && self.neg_target_ok(i, k, nbr)
+        g.out_edges(e).iter().chain(g.in_edges(e)).any(|a| {
+            self.rel_visible(a.rel)
+                && verb_ok(&self.nodes[i].negs[k].0, a.verb)
+                && self.neg_target_ok(i, k, a.nbr)
         })
     }
 
-    pub(crate) fn rel_ok(&self, h: usize, r: Rel) -> bool {
-        (self.include_deleted || !self.g.rel_deleted[r as usize])
-            && verb_ok(&self.hops[h].verbs, self.g.rel_verb[r as usize])
+    fn rel_visible(&self, r: Rel) -> bool {
+        self.include_deleted || !self.g.any_deleted_rel || !self.g.rel_deleted[r as usize]
     }
 
     /// Calls `f(rel, neighbour)` for the edges of hop `h` at `e` in `dir` (the hop's own
@@ -415,20 +414,23 @@ impl<'g, 'q> Ctx<'g, 'q> {
     ) -> bool {
         let g = self.g;
         let verbs = &self.hops[h].verbs;
+        // A single verb is a sub-range of the sorted list: no per-edge verb test.
+        let single = matches!(verbs, CVerbs::Set(s) if s.len() == 1);
+        let ok = |a: &Adj| (single || verb_ok(verbs, a.verb)) && self.rel_visible(a.rel);
         if matches!(dir, Direction::Out | Direction::Both) {
-            for &(r, nbr) in verb_range(g, g.out_edges(e), verbs) {
-                if self.rel_ok(h, r) && f(r, nbr) {
+            for a in verb_range(g.out_edges(e), verbs) {
+                if ok(a) && f(a.rel, a.nbr) {
                     return true;
                 }
             }
         }
         if matches!(dir, Direction::In | Direction::Both) {
-            for &(r, nbr) in verb_range(g, g.in_edges(e), verbs) {
+            for a in verb_range(g.in_edges(e), verbs) {
                 // A self-loop is already one of the out-edges.
-                if dir == Direction::Both && nbr == e {
+                if dir == Direction::Both && a.nbr == e {
                     continue;
                 }
-                if self.rel_ok(h, r) && f(r, nbr) {
+                if ok(a) && f(a.rel, a.nbr) {
                     return true;
                 }
             }
@@ -489,12 +491,12 @@ fn verb_ok(v: &CVerbs, verb: Sym) -> bool {
 }
 
 /// Adjacency lists are sorted by verb: a single verb is a binary-searched sub-range.
-fn verb_range<'a>(g: &Graph, edges: &'a [(Rel, Ent)], verbs: &CVerbs) -> &'a [(Rel, Ent)] {
+fn verb_range<'a>(edges: &'a [Adj], verbs: &CVerbs) -> &'a [Adj] {
     match verbs {
         CVerbs::Set(s) if s.len() == 1 => {
             let v = s[0];
-            let start = edges.partition_point(|&(r, _)| g.rel_verb[r as usize] < v);
-            let end = start + edges[start..].partition_point(|&(r, _)| g.rel_verb[r as usize] == v);
+            let start = edges.partition_point(|a| a.verb < v);
+            let end = start + edges[start..].partition_point(|a| a.verb == v);
             &edges[start..end]
         }
         CVerbs::Set(s) if s.is_empty() => &[],

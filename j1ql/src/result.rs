@@ -747,7 +747,14 @@ fn grouped(
         groups.push(new_group(Vec::new()));
     }
     // A group is decided by the objects its key columns read: their values are looked
-    // up once per distinct tuple of objects, not once per path.
+    // up once per distinct tuple of objects, not once per path. One object (the common
+    // `RETURN g.name, count(u)`) indexes a dense table.
+    let dense_len = match key_binds.as_slice() {
+        [Bind::Node(_)] => g.entity_count(),
+        [Bind::Rel(_)] => g.relationship_count(),
+        _ => 0,
+    };
+    let mut dense: Vec<u32> = vec![u32::MAX; dense_len];
     let mut by_objs: HashMap<Vec<u32>, usize> = HashMap::new();
     let mut by_atoms: HashMap<Vec<Atom>, usize> = HashMap::new();
     let mut objs_key: Vec<u32> = Vec::with_capacity(key_binds.len());
@@ -760,8 +767,12 @@ fn grouped(
         } else {
             objs_key.clear();
             objs_key.extend(key_binds.iter().map(|&b| bound(b, ns, rs)));
-            match by_objs.get(objs_key.as_slice()) {
-                Some(&gi) => gi,
+            let known = match dense.get(objs_key[0] as usize) {
+                Some(&gi) if dense_len > 0 => (gi != u32::MAX).then_some(gi as usize),
+                _ => by_objs.get(objs_key.as_slice()).copied(),
+            };
+            match known {
+                Some(gi) => gi,
                 None => {
                     let value = |c: usize| match &cols[c].expr {
                         ColExpr::Prop(b, _) => ctx.bind_prop(ns, rs, *b, syms[c]),
@@ -775,7 +786,11 @@ fn grouped(
                         ));
                         groups.len() - 1
                     });
-                    by_objs.insert(objs_key.clone(), gi);
+                    if dense_len > 0 {
+                        dense[objs_key[0] as usize] = gi as u32;
+                    } else {
+                        by_objs.insert(objs_key.clone(), gi);
+                    }
                     gi
                 }
             }

@@ -401,6 +401,7 @@ impl GraphBuilder {
         let (out_off, out_adj) = adjacency(n, &g.rel_from, &g.rel_to, &g.rel_verb);
         let (in_off, in_adj) = adjacency(n, &g.rel_to, &g.rel_from, &g.rel_verb);
         (g.out_off, g.out_adj, g.in_off, g.in_adj) = (out_off, out_adj, in_off, in_adj);
+        g.any_deleted_rel = g.rel_deleted.contains(&true);
 
         // Equality index on identifying string properties, including array elements.
         let indexed: Vec<Sym> = INDEXED_PROPERTIES
@@ -450,7 +451,16 @@ fn eq_key(prop: Sym, value: Sym) -> u64 {
     (u64::from(prop) << 32) | u64::from(value)
 }
 
-fn adjacency(n: usize, this: &[Ent], other: &[Ent], verb: &[Sym]) -> (Vec<u32>, Vec<(Rel, Ent)>) {
+/// One edge in an entity's adjacency list. The verb is kept here, next to the
+/// neighbour, so filtering by verb reads no relationship table.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Adj {
+    pub rel: Rel,
+    pub nbr: Ent,
+    pub verb: Sym,
+}
+
+fn adjacency(n: usize, this: &[Ent], other: &[Ent], verb: &[Sym]) -> (Vec<u32>, Vec<Adj>) {
     let mut off = vec![0u32; n + 1];
     for &e in this {
         off[e as usize + 1] += 1;
@@ -459,15 +469,18 @@ fn adjacency(n: usize, this: &[Ent], other: &[Ent], verb: &[Sym]) -> (Vec<u32>, 
         off[i + 1] += off[i];
     }
     let mut fill = off.clone();
-    let mut adj = vec![(0, 0); this.len()];
+    let mut adj = vec![Adj::default(); this.len()];
     for (rel, (&a, &b)) in this.iter().zip(other).enumerate() {
         let slot = &mut fill[a as usize];
-        adj[*slot as usize] = (idx32(rel), b);
+        adj[*slot as usize] = Adj {
+            rel: idx32(rel),
+            nbr: b,
+            verb: verb[rel],
+        };
         *slot += 1;
     }
     for i in 0..n {
-        adj[off[i] as usize..off[i + 1] as usize]
-            .sort_unstable_by_key(|&(r, _)| (verb[r as usize], r));
+        adj[off[i] as usize..off[i + 1] as usize].sort_unstable_by_key(|a| (a.verb, a.rel));
     }
     (off, adj)
 }
@@ -500,9 +513,11 @@ pub struct Graph {
     type_classes: HashMap<Sym, Vec<Sym>>,
     verb_types: HashMap<Sym, Vec<Sym>>,
     out_off: Vec<u32>,
-    out_adj: Vec<(Rel, Ent)>,
+    out_adj: Vec<Adj>,
     in_off: Vec<u32>,
-    in_adj: Vec<(Rel, Ent)>,
+    in_adj: Vec<Adj>,
+    /// Whether any relationship is a tombstone (if none, traversals skip the check).
+    pub(crate) any_deleted_rel: bool,
     /// Sorted `(property << 32 | value, entity)` pairs for [`INDEXED_PROPERTIES`].
     eq_index: Vec<(u64, Ent)>,
     /// Pool ids of `_key`, `_type`, `_class`, `_deleted`, `_fromEntityKey` and
@@ -549,7 +564,7 @@ impl Graph {
             + vec(self.rel_key.capacity(), 4 * 7 + 1)
             + lists
             + vec(self.out_off.capacity() + self.in_off.capacity(), 4)
-            + vec(self.out_adj.capacity() + self.in_adj.capacity(), 8)
+            + vec(self.out_adj.capacity() + self.in_adj.capacity(), 12)
             + vec(self.eq_index.capacity(), 16)
     }
 
@@ -704,12 +719,12 @@ impl Graph {
     }
 
     /// Edges where `e` is the `from` end, sorted by verb.
-    pub(crate) fn out_edges(&self, e: Ent) -> &[(Rel, Ent)] {
+    pub(crate) fn out_edges(&self, e: Ent) -> &[Adj] {
         &self.out_adj[self.out_off[e as usize] as usize..self.out_off[e as usize + 1] as usize]
     }
 
     /// Edges where `e` is the `to` end, sorted by verb.
-    pub(crate) fn in_edges(&self, e: Ent) -> &[(Rel, Ent)] {
+    pub(crate) fn in_edges(&self, e: Ent) -> &[Adj] {
         &self.in_adj[self.in_off[e as usize] as usize..self.in_off[e as usize + 1] as usize]
     }
 
