@@ -755,6 +755,8 @@ fn grouped(
         _ => 0,
     };
     let mut dense: Vec<u32> = vec![u32::MAX; dense_len];
+    // `count(u)` of the FIND alias collects the start entities already.
+    let starts_are_objs = agg_binds.iter().position(|&b| b == Bind::Node(0));
     let mut by_objs: HashMap<Vec<u32>, usize> = HashMap::new();
     let mut by_atoms: HashMap<Vec<Atom>, usize> = HashMap::new();
     let mut objs_key: Vec<u32> = Vec::with_capacity(key_binds.len());
@@ -799,7 +801,9 @@ fn grouped(
         for (k, &b) in agg_binds.iter().enumerate() {
             group.objs[k].push(bound(b, ns, rs));
         }
-        group.starts.push(ns[0]);
+        if starts_are_objs.is_none() {
+            group.starts.push(ns[0]);
+        }
         false
     })?;
     let mut rows: Vec<KeyedRow> = Vec::with_capacity(groups.len());
@@ -807,6 +811,9 @@ fn grouped(
         for objs in group.objs.iter_mut().chain([&mut group.starts]) {
             objs.sort_unstable();
             objs.dedup();
+        }
+        if let Some(k) = starts_are_objs {
+            group.starts = group.objs[k].clone();
         }
         let mut row = Map::new();
         let (mut keys, mut aggs) = (group.key.into_iter(), group.objs.iter());
