@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use integration_host::config::{TenantConfig, TenantsConfig};
-use integration_host::fleet::{self, DefaultComponent};
 use integration_host::job::{self, Mode};
+use integration_host::run_all::{self, DefaultComponent};
 use integration_host::runtime::{Runtime, RuntimeOptions};
 use integration_host::services::NoProgress;
 use integration_host::steps;
@@ -209,7 +209,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         }
         let tenants =
             TenantsConfig::parse(Path::new("(bench)"), &text).map_err(|e| e.to_string())?;
-        let report = fleet::run_all(
+        let report = run_all::run_all(
             &runtime,
             &tenants,
             DefaultComponent {

@@ -9,12 +9,12 @@
 pub mod bindings;
 pub mod config;
 pub mod egress;
-pub mod fleet;
 pub mod graph;
 pub mod job;
 pub mod monitor;
 pub mod output;
 pub mod policy;
+pub mod run_all;
 pub mod runtime;
 pub mod services;
 pub mod steps;

@@ -12,8 +12,8 @@ use clap::{Parser, Subcommand};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use integration_host::bindings::{ObjectKind, PluginInfo};
 use integration_host::config::{TenantConfig, TenantsConfig};
-use integration_host::fleet;
 use integration_host::job::{self, Mode};
+use integration_host::run_all;
 use integration_host::runtime::{Plugin, Runtime, RuntimeOptions};
 use integration_host::services::ProgressSink;
 use integration_host::steps::{self, JobError, JobStatus, StepStatus, Summary};
@@ -288,10 +288,10 @@ async fn run_all(tenants_path: &Path, output: &Path) -> Result<u8, Failure> {
     let runtime = Runtime::new(RuntimeOptions::from_env())
         .map_err(|error| Failure::run(format!("cannot start the wasm runtime: {error:#}")))?;
     let progress = CliProgress::new();
-    let report = fleet::run_all(
+    let report = run_all::run_all(
         &runtime,
         &tenants,
-        fleet::DefaultComponent {
+        run_all::DefaultComponent {
             name: "the bundled JumpCloud component",
             bytes: integration_host::BUNDLED_COMPONENT,
         },

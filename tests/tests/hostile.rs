@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use integration_host::config::TenantsConfig;
-use integration_host::fleet::{self, DefaultComponent, TenantOutcome};
+use integration_host::run_all::{self, DefaultComponent, TenantOutcome};
 use integration_host::runtime::{Runtime, RuntimeOptions};
 use integration_host::services::NoProgress;
 use integration_host::steps::JobStatus;
@@ -124,7 +124,7 @@ async fn hostile_plugins_are_contained_and_a_benign_neighbour_is_unharmed() {
         cache_dir: Some(Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache")),
     })
     .expect("runtime");
-    let report = fleet::run_all(
+    let report = run_all::run_all(
         &runtime,
         &tenants,
         DefaultComponent {

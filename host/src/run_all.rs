@@ -24,7 +24,7 @@ use crate::steps::{self, JobSpec, JobStatus, Summary};
 
 /// Why `run-all` refused to start.
 #[derive(Debug, thiserror::Error)]
-pub enum FleetError {
+pub enum RunAllError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
@@ -60,13 +60,13 @@ pub struct TenantOutcome {
 /// The result of a whole `run-all`, also written to `DIR/run-all.json`.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct FleetReport {
+pub struct RunAllReport {
     pub tenants: Vec<TenantOutcome>,
     pub duration_ms: u64,
     pub max_concurrent_tenants: usize,
 }
 
-impl FleetReport {
+impl RunAllReport {
     pub fn exit_code(&self) -> i32 {
         if self.tenants.iter().all(|t| t.exit_code == 0) {
             0
@@ -89,7 +89,7 @@ pub async fn run_all(
     default_component: DefaultComponent<'_>,
     output_root: &Path,
     progress: Arc<dyn ProgressSink>,
-) -> Result<FleetReport, FleetError> {
+) -> Result<RunAllReport, RunAllError> {
     let prepared = prepare_all(runtime, tenants, default_component, output_root, progress).await?;
     let started = Instant::now();
     let slots = Arc::new(Semaphore::new(tenants.max_concurrent_tenants));
@@ -137,7 +137,7 @@ pub async fn run_all(
             }
         }
     }
-    Ok(FleetReport {
+    Ok(RunAllReport {
         tenants: outcomes.into_iter().flatten().collect(),
         duration_ms: started.elapsed().as_millis() as u64,
         max_concurrent_tenants: tenants.max_concurrent_tenants,
@@ -197,7 +197,7 @@ async fn prepare_all(
     default_component: DefaultComponent<'_>,
     output_root: &Path,
     progress: Arc<dyn ProgressSink>,
-) -> Result<Vec<PreparedTenant>, FleetError> {
+) -> Result<Vec<PreparedTenant>, RunAllError> {
     let mut plugins: HashMap<Option<PathBuf>, (Plugin, Arc<PluginInfo>)> = HashMap::new();
     let mut prepared = Vec::new();
     for (index, tenant) in tenants.tenants.iter().enumerate() {
@@ -223,7 +223,7 @@ async fn prepare_all(
             let info = plugin
                 .describe()
                 .await
-                .map_err(|failure| FleetError::Describe {
+                .map_err(|failure| RunAllError::Describe {
                     component: name,
                     reason: failure.to_string(),
                 })?;
@@ -256,13 +256,13 @@ async fn prepare_all(
             }
             Ok(Err(other)) => {
                 let (kind, message) = steps::describe_error(&other);
-                return Err(FleetError::Describe {
+                return Err(RunAllError::Describe {
                     component: format!("tenant[{index}]"),
                     reason: redactor.scrub(&format!("check-config failed: {kind}: {message}")),
                 });
             }
             Err(failure) => {
-                return Err(FleetError::Describe {
+                return Err(RunAllError::Describe {
                     component: format!("tenant[{index}]"),
                     reason: format!("check-config failed: {failure}"),
                 });
