@@ -20,6 +20,9 @@ use integration_host::steps::{self, JobError, JobStatus, StepStatus, Summary};
 use jumpcloud_simulator::{Dataset, Simulator, SimulatorConfig, TenantSpec};
 
 mod bench;
+mod monitoring;
+
+use monitoring::StoreArgs;
 
 const DEFAULT_OUTPUT: &str = ".j1-integration";
 
@@ -61,6 +64,90 @@ enum Command {
         /// Overrides a plugin configuration field: --set baseUrl=https://...
         #[arg(long = "set", value_name = "KEY=VALUE", value_parser = job::parse_override)]
         overrides: Vec<(String, String)>,
+        /// Persists the graph to this store (sqlite://PATH). Without it, the run
+        /// persists when OUTPUT/store.db exists.
+        #[arg(long, value_name = "URL", conflicts_with = "no_store")]
+        store: Option<String>,
+        /// Writes the graph files only, even when OUTPUT/store.db exists.
+        #[arg(long)]
+        no_store: bool,
+    },
+    /// Lists a tenant's runs in the store, newest first.
+    Runs {
+        #[arg(long)]
+        tenant: String,
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+    },
+    /// Shows a run's change set (default: the newest persisted run).
+    Changes {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        run: Option<i64>,
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long)]
+        json: bool,
+        /// Only changes of this _type.
+        #[arg(long = "type", value_name = "TYPE")]
+        object_type: Option<String>,
+        #[arg(long)]
+        limit: Option<u64>,
+    },
+    /// Writes a tenant's current graph from the store in the integration-SDK layout.
+    Export {
+        #[arg(long)]
+        tenant: String,
+        /// Where to write DIR/graph/... (the store is read from --store).
+        #[arg(long)]
+        output: PathBuf,
+        /// The store (default: .j1-integration/store.db).
+        #[arg(long, value_name = "URL")]
+        store: Option<String>,
+    },
+    /// Asks `serve` to run a tenant now (also for DISABLED tenants).
+    Trigger {
+        #[arg(long)]
+        tenant: String,
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Waits until the run has finished and prints it.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Answers a J1QL query over a tenant's stored graph.
+    Query {
+        #[arg(long)]
+        tenant: String,
+        #[command(flatten)]
+        store: StoreArgs,
+        /// J1's JSON shapes instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Includes deleted objects (tombstones).
+        #[arg(long)]
+        include_deleted: bool,
+        /// Results when the query has no LIMIT (J1's default: 250).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// The query: FIND ...
+        query: String,
+    },
+    /// Lists a tenant's open alerts (--all: resolved ones too).
+    Alerts {
+        #[arg(long)]
+        tenant: String,
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        all: bool,
     },
     /// Runs every tenant of a tenants file side by side, each in its own sandbox,
     /// writing under DIR/<tenant>/ and DIR/run-all.json.
@@ -110,20 +197,20 @@ enum Command {
 }
 
 /// A failure of the command, with its exit status.
-struct Failure {
+pub(crate) struct Failure {
     code: u8,
     message: String,
 }
 
 impl Failure {
-    fn usage(message: impl std::fmt::Display) -> Failure {
+    pub(crate) fn usage(message: impl std::fmt::Display) -> Failure {
         Failure {
             code: 2,
             message: message.to_string(),
         }
     }
 
-    fn run(message: impl std::fmt::Display) -> Failure {
+    pub(crate) fn run(message: impl std::fmt::Display) -> Failure {
         Failure {
             code: 1,
             message: message.to_string(),
@@ -195,7 +282,66 @@ async fn dispatch(command: Command) -> Result<u8, Failure> {
             output,
             component,
             overrides,
-        } => run(&config, &output, component.as_deref(), &overrides).await,
+            store,
+            no_store,
+        } => {
+            let store = match (store, no_store) {
+                (_, true) => None,
+                (Some(url), false) => Some(url),
+                (None, false) => graph_store::default_path(&output)
+                    .exists()
+                    .then(|| monitoring::store_url(None, &output)),
+            };
+            run(
+                &config,
+                &output,
+                component.as_deref(),
+                &overrides,
+                store.as_deref(),
+            )
+            .await
+        }
+        Command::Runs {
+            tenant,
+            store,
+            json,
+            limit,
+        } => monitoring::runs(&tenant, &store, json, limit).await,
+        Command::Changes {
+            tenant,
+            run,
+            store,
+            json,
+            object_type,
+            limit,
+        } => monitoring::changes(&tenant, run, &store, json, object_type, limit).await,
+        Command::Export {
+            tenant,
+            output,
+            store,
+        } => {
+            let url = monitoring::store_url(store.as_deref(), Path::new(DEFAULT_OUTPUT));
+            monitoring::export(&tenant, &output, &url).await
+        }
+        Command::Trigger {
+            tenant,
+            store,
+            wait,
+        } => monitoring::trigger(&tenant, &store, wait).await,
+        Command::Query {
+            tenant,
+            store,
+            json,
+            include_deleted,
+            limit,
+            query,
+        } => monitoring::query(&tenant, &store, &query, json, include_deleted, limit).await,
+        Command::Alerts {
+            tenant,
+            store,
+            json,
+            all,
+        } => monitoring::alerts(&tenant, &store, json, all).await,
         Command::RunAll { tenants, output } => run_all(&tenants, &output).await,
         Command::Describe { component } => describe(component.as_deref()).await,
         Command::Validate {
@@ -244,9 +390,36 @@ async fn run(
     output: &Path,
     component: Option<&Path>,
     overrides: &[(String, String)],
+    store_url: Option<&str>,
 ) -> Result<u8, Failure> {
     let tenant = TenantConfig::load(config_path).map_err(Failure::usage)?;
+    let rules = match &tenant.rules {
+        Some(path) if store_url.is_some() => {
+            integration_host::monitor::rules::load(path).map_err(Failure::usage)?
+        }
+        _ => Vec::new(),
+    };
     let (plugin, info) = load(component).await?;
+    if let Some(url) = store_url {
+        let store = graph_store::open(url).await.map_err(Failure::usage)?;
+        let progress = CliProgress::new();
+        let spec = job::prepare(
+            &tenant,
+            &info,
+            overrides,
+            Mode::Local,
+            output,
+            progress.clone(),
+        )
+        .map_err(Failure::usage)?;
+        let monitored = persist(&plugin, &info, spec, &*store, &tenant, &rules, &progress)
+            .await
+            .map_err(|failure| match failure.code {
+                2 => Failure::usage(format!("{}: {}", config_path.display(), failure.message)),
+                _ => failure,
+            })?;
+        return Ok(monitored.summary.exit_code() as u8);
+    }
     let progress = CliProgress::new();
     let spec = job::prepare(
         &tenant,
@@ -267,6 +440,57 @@ async fn run(
             })?;
     print_summary(&summary, output);
     Ok(summary.exit_code() as u8)
+}
+
+/// Runs a tenant through the store: registers it, runs, persists, evaluates its rules,
+/// and prints the summary, the change counts and any alert opened.
+async fn persist(
+    plugin: &Plugin,
+    info: &PluginInfo,
+    spec: steps::JobSpec,
+    store: &dyn graph_store::Store,
+    tenant: &TenantConfig,
+    rules: &[alert_rules::Rule],
+    progress: &CliProgress,
+) -> Result<integration_host::monitor::MonitoredRun, Failure> {
+    use integration_host::monitor::{self, MonitorError};
+    let output = spec.output_dir.clone();
+    store
+        .upsert_tenant(&tenant.monitoring)
+        .await
+        .map_err(Failure::run)?;
+    let result =
+        monitor::run_and_persist(plugin, info, spec, store, graph_store::Trigger::Cli).await;
+    progress.finish();
+    let monitored = result.map_err(|error| match error {
+        MonitorError::Job(JobError::Config(e)) => Failure::usage(e),
+        other => Failure::run(other),
+    })?;
+    print_summary(&monitored.summary, &output);
+    println!(
+        "store {}: {}",
+        store.location(),
+        monitoring::run_line(&monitored.run)
+    );
+    let transport = monitor::webhook::EgressTransport::for_rules(rules);
+    let evaluations = monitor::rules::evaluate_after_run(
+        store,
+        &monitored.run,
+        rules,
+        &transport,
+        &alert_rules::RetryPolicy::default(),
+    )
+    .await
+    .map_err(Failure::run)?;
+    let opened: Vec<&str> = evaluations
+        .iter()
+        .filter(|e| e.transition == graph_store::AlertTransition::Opened)
+        .map(|e| e.rule.as_str())
+        .collect();
+    if !opened.is_empty() {
+        println!("alerts opened: {}", monitoring::shown(&opened.join(", ")));
+    }
+    Ok(monitored)
 }
 
 async fn execute(

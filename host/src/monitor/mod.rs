@@ -5,7 +5,9 @@
 //! The change semantics themselves (what counts as created, updated, deleted) live in
 //! the `graph-store` crate, which knows nothing of wasmtime.
 
+pub mod rules;
 pub mod scheduler;
+pub mod webhook;
 
 use graph_store::{
     ChangeCounts, PersistReport, RunOutcome, RunRecord, RunStatus, Store, StoreError, Trigger,

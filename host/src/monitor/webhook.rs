@@ -1,0 +1,143 @@
+//! Webhooks of alert rules, sent through the same egress checks as a plugin's requests:
+//! a rules file cannot make the host call the metadata address, nor (in a multi-tenant
+//! host) a private address it did not name literally.
+//!
+//! The allowlist is the set of endpoints the rules file names: the operator wrote them.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use alert_rules::{Rule, TransportError, WebhookRequest, WebhookResponse, WebhookTransport};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+
+use crate::egress::check_destination;
+use crate::policy::{HostPattern, SandboxPolicy};
+
+/// How long one webhook attempt may take, connect to last byte.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// An HTTP client for webhooks, checked against an allowlist of the rules' endpoints.
+pub struct EgressTransport {
+    policy: SandboxPolicy,
+}
+
+impl EgressTransport {
+    /// Allows the hosts of the endpoints these rules name; private addresses only when
+    /// named literally (`http://127.0.0.1:9000/hook`), link-local and metadata never.
+    pub fn for_rules(rules: &[Rule]) -> EgressTransport {
+        let endpoints: BTreeSet<String> = rules
+            .iter()
+            .flat_map(|rule| rule.webhook_endpoints())
+            .collect();
+        let mut policy = SandboxPolicy {
+            allowed_hosts: Vec::new(),
+            allow_private_when_listed: false,
+            ..SandboxPolicy::default()
+        };
+        for endpoint in endpoints {
+            let Ok(uri) = endpoint.parse::<http::Uri>() else {
+                continue;
+            };
+            let Some(authority) = uri.authority() else {
+                continue;
+            };
+            let port = authority.port_u16().unwrap_or(match uri.scheme_str() {
+                Some("https") => 443,
+                _ => 80,
+            });
+            if let Ok(pattern) = HostPattern::parse(&format!("{}:{port}", authority.host())) {
+                policy.allowed_hosts.push(pattern);
+            }
+        }
+        EgressTransport { policy }
+    }
+}
+
+impl WebhookTransport for EgressTransport {
+    async fn send(&self, request: &WebhookRequest) -> Result<WebhookResponse, TransportError> {
+        let uri: http::Uri = request
+            .endpoint
+            .parse()
+            .map_err(|e| TransportError::Failed(format!("bad endpoint: {e}")))?;
+        let https = uri.scheme_str() == Some("https");
+        if !https && uri.scheme_str() != Some("http") {
+            return Err(TransportError::Failed("the endpoint is not http(s)".into()));
+        }
+        let host = uri.host().unwrap_or_default().to_owned();
+        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        check_destination(&self.policy, &host, port)
+            .await
+            .map_err(TransportError::EgressDenied)?;
+        if https {
+            return Err(TransportError::Failed(
+                "https webhooks are not supported by this build".into(),
+            ));
+        }
+        let attempt = async {
+            let stream = tokio::net::TcpStream::connect((host.as_str(), port))
+                .await
+                .map_err(|e| TransportError::Failed(format!("connect: {e}")))?;
+            let (mut sender, connection) =
+                hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                    .await
+                    .map_err(|e| TransportError::Failed(format!("handshake: {e}")))?;
+            tokio::spawn(connection);
+            let mut builder = http::Request::builder()
+                .method(request.method.as_str())
+                .uri(uri.path_and_query().map_or("/", |p| p.as_str()))
+                .header(
+                    http::header::HOST,
+                    uri.authority().map_or("", |a| a.as_str()),
+                )
+                .header(http::header::USER_AGENT, "integration-host-webhook");
+            for (name, value) in &request.headers {
+                builder = builder.header(name.as_str(), value.as_str());
+            }
+            let body = Full::new(Bytes::from(request.body.clone().unwrap_or_default()));
+            let http_request = builder
+                .body(body)
+                .map_err(|e| TransportError::Failed(format!("request: {e}")))?;
+            let response = sender
+                .send_request(http_request)
+                .await
+                .map_err(|e| TransportError::Failed(format!("send: {e}")))?;
+            let status = response.status().as_u16();
+            let retry_after = response
+                .headers()
+                .get(http::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            // Drain (bounded) so the server is not cut off mid-answer.
+            let _ = http_body_util::Limited::new(response.into_body(), 64 << 10)
+                .collect()
+                .await;
+            Ok(WebhookResponse {
+                status,
+                retry_after,
+            })
+        };
+        tokio::time::timeout(ATTEMPT_TIMEOUT, attempt)
+            .await
+            .map_err(|_| TransportError::Timeout)?
+    }
+}
+
+/// The webhook endpoints a rule names.
+trait WebhookEndpoints {
+    fn webhook_endpoints(&self) -> Vec<String>;
+}
+
+impl WebhookEndpoints for Rule {
+    fn webhook_endpoints(&self) -> Vec<String> {
+        self.operations
+            .iter()
+            .flat_map(|operation| operation.actions.iter())
+            .filter_map(|action| match action {
+                alert_rules::model::Action::Webhook(webhook) => Some(webhook.endpoint.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
