@@ -17,7 +17,7 @@ use integration_host::run_all;
 use integration_host::runtime::{Plugin, Runtime, RuntimeOptions};
 use integration_host::services::ProgressSink;
 use integration_host::steps::{self, JobError, JobStatus, StepStatus, Summary};
-use jumpcloud_simulator::{Dataset, Simulator, SimulatorConfig, TenantSpec};
+use jumpcloud_simulator::{Dataset, Mutation, Simulator, SimulatorConfig, TenantSpec};
 
 mod bench;
 mod monitoring;
@@ -190,6 +190,15 @@ enum Command {
         /// Serve the recorded JumpCloud responses instead of a generated tenant.
         #[arg(long)]
         recorded: bool,
+        /// Apply a mutation to the tenant this many seconds after start, and print
+        /// what changed (the same as `POST /_sim/mutate` with the API key).
+        #[arg(long, value_name = "SECONDS")]
+        mutate_after_seconds: Option<u64>,
+        /// The mutation of --mutate-after-seconds: `standard` (a user suspended, a new
+        /// user without MFA, a member removed, a group deleted, an application
+        /// assignment added) or `retitle-users:<percent>`.
+        #[arg(long, default_value = "standard", value_parser = parse_mutation)]
+        mutation: Mutation,
     },
     /// Measures a run: the real component in the real host against the simulator (in a
     /// child process), with tenant size, latency and concurrency as arguments.
@@ -356,7 +365,21 @@ async fn dispatch(command: Command) -> Result<u8, Failure> {
             applications,
             latency_ms,
             recorded,
-        } => simulate(port, users, groups, applications, latency_ms, recorded).await,
+            mutate_after_seconds,
+            mutation,
+        } => {
+            let dataset = match recorded {
+                true => Dataset::Recorded,
+                false => Dataset::Generated(TenantSpec {
+                    users,
+                    groups,
+                    applications,
+                    ..TenantSpec::default()
+                }),
+            };
+            let mutate = mutate_after_seconds.map(|s| (Duration::from_secs(s), mutation));
+            simulate(port, dataset, latency_ms, mutate).await
+        }
         Command::Bench(args) => bench::run(args).await.map(|()| 0).map_err(Failure::run),
     }
 }
@@ -689,23 +712,16 @@ async fn validate(
     }
 }
 
+fn parse_mutation(text: &str) -> Result<Mutation, String> {
+    Mutation::parse(text).map_err(|e| e.to_string())
+}
+
 async fn simulate(
     port: Option<u16>,
-    users: usize,
-    groups: usize,
-    applications: usize,
+    dataset: Dataset,
     latency_ms: u64,
-    recorded: bool,
+    mutate: Option<(Duration, Mutation)>,
 ) -> Result<u8, Failure> {
-    let dataset = match recorded {
-        true => Dataset::Recorded,
-        false => Dataset::Generated(TenantSpec {
-            users,
-            groups,
-            applications,
-            ..TenantSpec::default()
-        }),
-    };
     let simulator = Simulator::start(SimulatorConfig {
         dataset,
         port,
@@ -721,6 +737,24 @@ async fn simulate(
         simulator.base_url(),
         simulator.api_key()
     );
+    println!(
+        "mutate: curl -X POST -H 'x-api-key: {}' '{}/_sim/mutate?mutation=standard'",
+        simulator.api_key(),
+        simulator.base_url()
+    );
+    if let Some((after, mutation)) = mutate {
+        tokio::select! {
+            _ = tokio::time::sleep(after) => match simulator.apply_mutation(mutation) {
+                Ok(report) => println!("mutated: {}", report.to_json()),
+                Err(error) => eprintln!("error: mutation not applied: {error}"),
+            },
+            interrupted = tokio::signal::ctrl_c() => {
+                interrupted.context("waiting for Ctrl-C")?;
+                simulator.shutdown().await;
+                return Ok(0);
+            }
+        }
+    }
     tokio::signal::ctrl_c()
         .await
         .context("waiting for Ctrl-C")?;

@@ -484,3 +484,63 @@ async fn api_key_from_the_environment() {
     assert!(sim.requests().iter().all(|r| r.api_key_valid));
     assert_eq!(sim.request_count(), 1);
 }
+
+/// `simulate --mutate-after-seconds 0` serves a generated tenant, applies the standard
+/// mutation at once and prints its report as one JSON line; the API then serves the
+/// added user.
+#[test]
+fn simulate_applies_a_mutation_on_request() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpStream;
+    use std::process::Stdio;
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_integration-host"))
+        .args(["simulate", "--users", "60", "--groups", "6"])
+        .args(["--mutate-after-seconds", "0", "--mutation", "standard"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the simulator");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut base_url = None;
+    let mut api_key = None;
+    let mut report = None;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("a line");
+        if let Some(url) = line.strip_prefix("JumpCloud simulator listening on ") {
+            base_url = Some(url.trim().to_owned());
+        }
+        if let Some(key) = line.strip_prefix("API key: ") {
+            api_key = Some(key.trim().to_owned());
+        }
+        if let Some(json) = line.strip_prefix("mutated: ") {
+            report = Some(serde_json::from_str::<serde_json::Value>(json).expect("JSON"));
+            break;
+        }
+    }
+    let (base_url, api_key, report) = (
+        base_url.expect("address"),
+        api_key.expect("key"),
+        report.expect("a mutation report"),
+    );
+    let added = report["addedUsers"][0]["id"]
+        .as_str()
+        .expect("an added user")
+        .to_owned();
+    assert_eq!(report["suspendedUsers"].as_array().map(Vec::len), Some(1));
+
+    let addr = base_url.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    write!(
+        stream,
+        "GET /api/systemusers?limit=100&skip=0 HTTP/1.1\r\nhost: {addr}\r\nx-api-key: {api_key}\r\nconnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains(&added), "the added user is served");
+}

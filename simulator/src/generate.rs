@@ -39,7 +39,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::rng::{Rng, mix};
-use crate::tenant::{Graph, TenantSpec};
+use crate::tenant::{Collection, DANGLING, Graph, TenantSpec};
 use crate::time::iso8601;
 
 const KIND_ORG: u64 = 0;
@@ -243,16 +243,42 @@ impl Generator {
         Rng::for_object(self.seed, &[u64::from(self.org), kind, index as u64])
     }
 
-    pub(crate) fn user_count(&self) -> usize {
-        self.users
+    /// Objects of a collection (before any mutation).
+    pub(crate) fn count(&self, collection: Collection) -> usize {
+        match collection {
+            Collection::Users => self.users,
+            Collection::Groups => self.groups,
+            Collection::Applications => self.applications,
+        }
     }
 
-    pub(crate) fn group_count(&self) -> usize {
-        self.groups
+    /// Object `index` of a collection. Defined for any index, also past the count:
+    /// mutations add users that way.
+    pub(crate) fn object(&self, collection: Collection, index: usize) -> Value {
+        match collection {
+            Collection::Users => self.user(index),
+            Collection::Groups => self.group(index),
+            Collection::Applications => self.application(index),
+        }
     }
 
-    pub(crate) fn application_count(&self) -> usize {
-        self.applications
+    /// The id of object `index` of a collection.
+    pub(crate) fn id(&self, collection: Collection, index: usize) -> String {
+        match collection {
+            Collection::Users => self.user_id(index),
+            Collection::Groups => self.group_id(index),
+            Collection::Applications => self.application_id(index),
+        }
+    }
+
+    /// The tenant's seed.
+    pub(crate) fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The mail domain of the organization's users (`acme.example.com`).
+    pub(crate) fn domain(&self) -> &str {
+        &self.domain
     }
 
     /// The `/api/organizations` record.
@@ -721,14 +747,14 @@ impl Generator {
                 list.sort_unstable();
             }
         }
-        // Dangling ids are stored as `n + k`, after every real user, so lists stay sorted.
-        // Without groups there is nowhere to put them, so there are none.
+        // Dangling ids are stored as `DANGLING | k`, after every real user, so lists
+        // stay sorted. Without groups there is nowhere to put them, so there are none.
         let dangling_count = if groups > 0 { self.dangling } else { 0 };
         let dangling: Vec<String> = (0..dangling_count)
             .map(|k| object_id(self.seed, KIND_DELETED, self.org, k as u64))
             .collect();
         if groups > 0 {
-            members[0].extend((0..dangling.len()).map(|k| (n + k) as u32));
+            members[0].extend((0..dangling.len()).map(|k| DANGLING | k as u32));
         }
 
         let mut app_direct_users = vec![Vec::new(); apps];

@@ -94,14 +94,23 @@
 //! would; the body corruptions rewrite the API's own answer.
 //! [`SimulatorConfig::latency`] / [`Simulator::set_latency`] delay every request.
 //!
+//! ## Mutations
+//! [`Simulator::apply_mutation`] (or `POST /_sim/mutate?mutation=standard` with the
+//! API key; not logged as an API request, no faults or latency) changes the served
+//! tenant in a known, deterministic way and returns a [`MutationReport`] naming every
+//! object changed: see [`Mutation`]. Requests in flight finish on the old data; a
+//! [`Simulator::tenant`] snapshot taken before stays as it was.
+//!
 //! ## Modules
 //! - `tenant`: the data model ([`Tenant`], [`Organization`]) both datasets share.
 //! - `generate`: deterministic generation of any size; `recorded`: the fixtures.
 //! - `routes`: endpoints, auth, `x-org-id`, paging; `query`: query parsing, sorting.
 //! - `faults`: fault rules; `server`: sockets, hyper, fault injection, request log.
+//! - `mutate`: known changes to a running tenant.
 
 mod faults;
 mod generate;
+mod mutate;
 mod query;
 mod recorded;
 mod rng;
@@ -111,7 +120,7 @@ mod tenant;
 mod time;
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
@@ -119,6 +128,10 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use faults::{Fault, FaultRule, RetryAfter};
+pub use mutate::{
+    AddedAssignment, AddedUser, DeletedGroup, Mutation, MutationError, MutationReport,
+    RemovedMember,
+};
 pub use tenant::{AppUserBinding, Organization, Tenant, TenantSpec};
 
 use faults::FaultSet;
@@ -238,7 +251,8 @@ impl Simulator {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, config.port.unwrap_or(0))).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
-            tenant,
+            tenant: RwLock::new(Arc::new(tenant)),
+            generation: Mutex::new(0),
             api_key: config.api_key,
             started: Instant::now(),
             latency: Mutex::new(config.latency),
@@ -271,9 +285,17 @@ impl Simulator {
         &self.shared.api_key
     }
 
-    /// The data served, to compute what an integration should produce.
-    pub fn tenant(&self) -> &Tenant {
-        &self.shared.tenant
+    /// The data served now, to compute what an integration should produce. A
+    /// [`Simulator::apply_mutation`] replaces it; a snapshot taken before stays as it was.
+    pub fn tenant(&self) -> Arc<Tenant> {
+        self.shared.tenant()
+    }
+
+    /// Changes the served tenant in a known, deterministic way (see [`Mutation`]) and
+    /// says exactly what changed. Requests already in flight finish on the old data.
+    /// Also reachable over HTTP: `POST /_sim/mutate?mutation=standard` with the API key.
+    pub fn apply_mutation(&self, mutation: Mutation) -> Result<MutationReport, MutationError> {
+        self.shared.mutate(mutation)
     }
 
     /// Replaces the fault rules; their counters start from zero.

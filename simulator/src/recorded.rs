@@ -21,7 +21,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use crate::tenant::{Graph, Objects, Organization, Traversal, object_id};
+use crate::tenant::{Collection, Graph, Objects, Organization, Overlay, Traversal, object_id};
 
 /// The recordings, oldest first, so later versions of an object win.
 const RECORDINGS: &[(&str, &str)] = &[
@@ -191,12 +191,12 @@ pub(crate) fn organization() -> Organization {
 
     // One organization was recorded; everything above belongs to it.
     let record = orgs.items.into_iter().next().unwrap_or(Value::Null);
-    let objects = Objects::Stored {
-        users: users.items,
-        groups: groups.items,
-        applications: apps.items,
-    };
-    Organization::new(record, objects, graph, traversal_items)
+    let objects = Objects::Stored(HashMap::from([
+        (Collection::Users, users.items),
+        (Collection::Groups, groups.items),
+        (Collection::Applications, apps.items),
+    ]));
+    Organization::new(record, objects, graph, traversal_items, Overlay::default())
 }
 
 #[cfg(test)]

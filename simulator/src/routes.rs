@@ -227,8 +227,10 @@ fn select_organization<'t>(
     let not_found = || message(StatusCode::NOT_FOUND, "Not Found: organization not found");
     match (header, tenant.organizations()) {
         // A single-organization key may omit it; if sent, it must name that organization.
-        (None, [only]) => Ok(only),
-        (Some(id), [only]) => (only.id() == id).then_some(only).ok_or_else(not_found),
+        (None, [only]) => Ok(only.as_ref()),
+        (Some(id), [only]) => (only.id() == id)
+            .then_some(only.as_ref())
+            .ok_or_else(not_found),
         (None, _) => Err(message(
             StatusCode::UNAUTHORIZED,
             "Unauthorized: no organization selected",

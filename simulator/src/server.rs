@@ -7,7 +7,7 @@ use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -25,6 +25,7 @@ use tokio::task::JoinSet;
 
 use crate::RecordedRequest;
 use crate::faults::{Decision, Fault, FaultSet, RetryAfter};
+use crate::mutate::{Mutation, MutationError, MutationReport};
 use crate::routes::{self, ApiRequest, ListKind, Page, Reply};
 use crate::tenant::Tenant;
 use crate::time::{http_date, now_unix_secs};
@@ -41,12 +42,37 @@ const TRUNCATION_PAUSE: Duration = Duration::from_millis(50);
 /// State shared by the [`crate::Simulator`] handle and every connection task.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    pub(crate) tenant: Tenant,
+    /// The data served; replaced whole by a mutation (requests in flight keep theirs).
+    pub(crate) tenant: RwLock<Arc<Tenant>>,
+    /// Mutations applied so far; its lock also serializes mutations.
+    pub(crate) generation: Mutex<u64>,
     pub(crate) api_key: String,
     pub(crate) started: Instant,
     pub(crate) latency: Mutex<Duration>,
     pub(crate) faults: Mutex<FaultSet>,
     pub(crate) log: Mutex<Vec<RecordedRequest>>,
+}
+
+impl Shared {
+    /// The tenant as it is now.
+    pub(crate) fn tenant(&self) -> Arc<Tenant> {
+        self.tenant
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Applies a mutation: computes the changed tenant from the current one and
+    /// swaps it in.
+    pub(crate) fn mutate(&self, mutation: Mutation) -> Result<MutationReport, MutationError> {
+        let mut generation = lock(&self.generation);
+        let current = self.tenant();
+        let (tenant, report) = crate::mutate::apply(&current, mutation, *generation + 1)?;
+        *self.tenant.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(tenant);
+        *generation += 1;
+        tracing::info!(%report, "simulator tenant mutated");
+        Ok(report)
+    }
 }
 
 /// Locks a mutex, ignoring poisoning: every critical section here leaves its data
@@ -145,6 +171,15 @@ async fn handle(
         .headers()
         .get("x-api-key")
         .is_some_and(|key| key.as_bytes() == shared.api_key.as_bytes());
+    if path.starts_with(ADMIN_PREFIX) {
+        return Ok(admin(
+            &shared,
+            &request,
+            &path,
+            query.as_deref(),
+            api_key_valid,
+        ));
+    }
     let mut record = RecordedRequest {
         method: request.method().to_string(),
         path: path.clone(),
@@ -190,7 +225,10 @@ async fn handle(
                     api_key_valid,
                     org_id: org_id.as_deref(),
                 };
-                render(routes::answer(&shared.tenant, &api_request), fault.as_ref())
+                render(
+                    routes::answer(&shared.tenant(), &api_request),
+                    fault.as_ref(),
+                )
             })
             .await
             .unwrap_or_else(|error| {
@@ -208,6 +246,48 @@ async fn handle(
     tracing::debug!(method = %record.method, path = %record.path, status = response.status().as_u16(), "simulator request");
     lock(&shared.log).push(record);
     Ok(response)
+}
+
+/// Where the simulator's own endpoints live (not JumpCloud's API).
+pub(crate) const ADMIN_PREFIX: &str = "/_sim/";
+
+/// The simulator's own endpoints, for tests and demos driving a running simulator:
+/// `POST /_sim/mutate?mutation=standard` applies a [`Mutation`] and answers its
+/// report. They need the API key, skip faults and latency, and are not logged as API
+/// requests.
+fn admin(
+    shared: &Shared,
+    request: &Request<Incoming>,
+    path: &str,
+    query: Option<&str>,
+    api_key_valid: bool,
+) -> Response<SimBody> {
+    let answer =
+        |status: StatusCode, body: Value| respond(status, JSON, json_bytes(&body), vec![], false);
+    let error =
+        |status: StatusCode, text: String| answer(status, serde_json::json!({"message": text}));
+    if path != "/_sim/mutate" {
+        return error(StatusCode::NOT_FOUND, "Not Found".into());
+    }
+    if request.method() != http::Method::POST {
+        let body = json_bytes(&serde_json::json!({"message": "Method Not Allowed"}));
+        let allow = vec![(ALLOW, HeaderValue::from_static("POST"))];
+        return respond(StatusCode::METHOD_NOT_ALLOWED, JSON, body, allow, false);
+    }
+    if !api_key_valid {
+        return error(StatusCode::UNAUTHORIZED, "Unauthorized".into());
+    }
+    let name = crate::query::pairs(query.unwrap_or(""))
+        .into_iter()
+        .rev()
+        .find(|(name, _)| name == "mutation")
+        .map_or_else(|| "standard".to_owned(), |(_, value)| value);
+    let result = Mutation::parse(&name).and_then(|mutation| shared.mutate(mutation));
+    match result {
+        Ok(report) => answer(StatusCode::OK, report.to_json()),
+        Err(e @ MutationError::Unknown(_)) => error(StatusCode::BAD_REQUEST, e.to_string()),
+        Err(e) => error(StatusCode::CONFLICT, e.to_string()),
+    }
 }
 
 /// Builds a response; `truncate` sends only the first half of `body` after

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::generate::Generator;
 use crate::query::{Order, SortField, compute_order, sort_key_text};
@@ -54,7 +54,7 @@ impl Default for TenantSpec {
 /// All the data a simulator serves: one or more organizations.
 #[derive(Debug)]
 pub struct Tenant {
-    organizations: Vec<Organization>,
+    organizations: Vec<Arc<Organization>>,
 }
 
 impl Tenant {
@@ -66,12 +66,13 @@ impl Tenant {
             .map(|org| {
                 let generator = Generator::new(spec, org);
                 let graph = generator.graph();
-                Organization::new(
+                Arc::new(Organization::new(
                     generator.organization(),
                     Objects::Generated(generator),
                     graph,
                     HashMap::new(),
-                )
+                    Overlay::default(),
+                ))
             })
             .collect();
         Tenant { organizations }
@@ -81,18 +82,28 @@ impl Tenant {
     /// user, two groups, one application); see the crate documentation.
     pub fn recorded() -> Tenant {
         Tenant {
-            organizations: vec![crate::recorded::organization()],
+            organizations: vec![Arc::new(crate::recorded::organization())],
         }
     }
 
     /// The organizations, in the order `/api/organizations` lists them by default.
-    pub fn organizations(&self) -> &[Organization] {
+    pub fn organizations(&self) -> &[Arc<Organization>] {
         &self.organizations
     }
 
     /// The organization with this id.
     pub fn organization(&self, id: &str) -> Option<&Organization> {
-        self.organizations.iter().find(|org| org.id == id)
+        self.organizations
+            .iter()
+            .find(|org| org.id == id)
+            .map(Arc::as_ref)
+    }
+
+    /// This tenant with organization `position` replaced (the others are shared).
+    pub(crate) fn with_organization(&self, position: usize, org: Organization) -> Tenant {
+        let mut organizations = self.organizations.clone();
+        organizations[position] = Arc::new(org);
+        Tenant { organizations }
     }
 
     /// True when data requests need an `x-org-id` (more than one organization).
@@ -114,11 +125,16 @@ pub struct AppUserBinding {
 }
 
 /// The collections that list endpoints page through and can sort.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) enum Collection {
     Users,
     Groups,
     Applications,
+}
+
+impl Collection {
+    /// Collections whose objects are looked up by id (per-parent routes).
+    const INDEXED: [Collection; 2] = [Collection::Groups, Collection::Applications];
 }
 
 /// The two application traversal routes.
@@ -131,22 +147,52 @@ pub(crate) enum Traversal {
 }
 
 /// Where an organization's objects come from.
+#[derive(Debug, Clone)]
 pub(crate) enum Objects {
     /// Produced on demand.
     Generated(Generator),
-    /// Held as values (the recorded dataset).
-    Stored {
-        users: Vec<Value>,
-        groups: Vec<Value>,
-        applications: Vec<Value>,
-    },
+    /// Held as values (the recorded dataset), per collection.
+    Stored(HashMap<Collection, Vec<Value>>),
 }
+
+impl Objects {
+    fn count(&self, collection: Collection) -> usize {
+        match self {
+            Objects::Generated(g) => g.count(collection),
+            Objects::Stored(lists) => lists.get(&collection).map_or(0, Vec::len),
+        }
+    }
+
+    fn object(&self, collection: Collection, index: usize) -> Option<Value> {
+        match self {
+            Objects::Generated(g) => {
+                (index < g.count(collection)).then(|| g.object(collection, index))
+            }
+            Objects::Stored(lists) => lists.get(&collection)?.get(index).cloned(),
+        }
+    }
+
+    fn id(&self, collection: Collection, index: usize) -> Option<String> {
+        match self {
+            Objects::Generated(g) => (index < g.count(collection)).then(|| g.id(collection, index)),
+            Objects::Stored(lists) => lists
+                .get(&collection)?
+                .get(index)
+                .and_then(object_id)
+                .map(str::to_owned),
+        }
+    }
+}
+
+/// Marks a member id that is not a user: `DANGLING | k` stands for `dangling[k]`.
+/// Kept above every user index, so member lists stay sorted with dangling ids last.
+pub(crate) const DANGLING: u32 = 0x8000_0000;
 
 /// Group members and application bindings, as storage indices.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Graph {
     /// Per group, the members in served order, ascending: user indices, then
-    /// `user_count + k` for `dangling[k]`.
+    /// `DANGLING | k` for `dangling[k]`.
     pub(crate) members: Vec<Vec<u32>>,
     /// Member ids that are not users (deleted users).
     pub(crate) dangling: Vec<String>,
@@ -154,6 +200,32 @@ pub(crate) struct Graph {
     pub(crate) app_direct_users: Vec<Vec<u32>>,
     /// Per application, groups bound (ascending).
     pub(crate) app_groups: Vec<Vec<u32>>,
+}
+
+/// Changes applied to an organization after it was generated (see
+/// [`crate::Mutation`]): replaced fields, added objects, deleted objects. Generated
+/// objects stay pure functions of their index; the overlay is applied when they are
+/// served.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Overlay {
+    /// Fields replaced on an object, by (collection, storage index).
+    pub(crate) patches: HashMap<(Collection, u32), Map<String, Value>>,
+    /// Objects added after the original ones, per collection (their ids sort last).
+    pub(crate) added: HashMap<Collection, Vec<Value>>,
+    /// Storage indices no longer served, per collection, ascending.
+    pub(crate) deleted: HashMap<Collection, Vec<u32>>,
+}
+
+impl Overlay {
+    fn is_deleted(&self, collection: Collection, index: usize) -> bool {
+        self.deleted
+            .get(&collection)
+            .is_some_and(|d| d.binary_search(&(index as u32)).is_ok())
+    }
+
+    fn added(&self, collection: Collection) -> &[Value] {
+        self.added.get(&collection).map_or(&[], Vec::as_slice)
+    }
 }
 
 /// Computed sort orders by (collection, canonical sort text).
@@ -168,8 +240,11 @@ pub struct Organization {
     record: Value,
     objects: Objects,
     graph: Graph,
-    group_index: HashMap<String, u32>,
-    app_index: HashMap<String, u32>,
+    overlay: Overlay,
+    /// Storage index by id, for the collections that per-parent routes look up.
+    index: HashMap<Collection, HashMap<String, u32>>,
+    /// Served position -> storage index, for collections with deleted objects.
+    served: HashMap<Collection, Vec<u32>>,
     /// Per application, the users reaching it (direct or via a group), computed on
     /// first use because a big group makes the list big.
     app_users: Vec<OnceLock<Vec<u32>>>,
@@ -209,6 +284,7 @@ impl Organization {
         objects: Objects,
         graph: Graph,
         traversal_items: HashMap<(u32, Traversal), Vec<Value>>,
+        overlay: Overlay,
     ) -> Organization {
         let id = object_id(&record).unwrap_or_default().to_owned();
         let mut org = Organization {
@@ -216,22 +292,58 @@ impl Organization {
             record,
             objects,
             graph,
-            group_index: HashMap::new(),
-            app_index: HashMap::new(),
+            overlay,
+            index: HashMap::new(),
+            served: HashMap::new(),
             app_users: Vec::new(),
             traversal_items,
             sort_cache: Mutex::new(HashMap::new()),
         };
-        org.group_index = (0..org.group_count())
-            .map(|g| (org.group_id(g).unwrap_or_default(), g as u32))
-            .collect();
-        org.app_index = (0..org.application_count())
-            .map(|a| (org.application_id(a).unwrap_or_default(), a as u32))
-            .collect();
-        org.app_users = (0..org.application_count())
+        for collection in Collection::INDEXED {
+            let ids = (0..org.slots(collection))
+                .filter_map(|i| Some((org.slot_id(collection, i)?, i as u32)))
+                .collect();
+            org.index.insert(collection, ids);
+        }
+        for (&collection, deleted) in &org.overlay.deleted {
+            if deleted.is_empty() {
+                continue;
+            }
+            let served = (0..org.slots(collection) as u32)
+                .filter(|i| deleted.binary_search(i).is_err())
+                .collect();
+            org.served.insert(collection, served);
+        }
+        org.app_users = (0..org.slots(Collection::Applications))
             .map(|_| OnceLock::new())
             .collect();
         org
+    }
+
+    /// A copy of this organization with another graph and overlay (caches start empty).
+    pub(crate) fn rebuilt(&self, graph: Graph, overlay: Overlay) -> Organization {
+        Organization::new(
+            self.record.clone(),
+            self.objects.clone(),
+            graph,
+            self.traversal_items.clone(),
+            overlay,
+        )
+    }
+
+    pub(crate) fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    pub(crate) fn overlay(&self) -> &Overlay {
+        &self.overlay
+    }
+
+    pub(crate) fn generator(&self) -> Option<&Generator> {
+        match &self.objects {
+            Objects::Generated(g) => Some(g),
+            Objects::Stored(_) => None,
+        }
     }
 
     /// The organization id (what `x-org-id` must carry).
@@ -244,100 +356,119 @@ impl Organization {
         &self.record
     }
 
-    /// Number of users.
-    pub fn user_count(&self) -> usize {
-        match &self.objects {
-            Objects::Generated(g) => g.user_count(),
-            Objects::Stored { users, .. } => users.len(),
+    // ----- storage: original objects, then added ones; deleted ones read as None -----
+
+    /// Storage slots of a collection: original objects, then added ones.
+    pub(crate) fn slots(&self, collection: Collection) -> usize {
+        self.objects.count(collection) + self.overlay.added(collection).len()
+    }
+
+    /// The object in storage slot `index` as served, or `None` (out of range, deleted).
+    pub(crate) fn slot_object(&self, collection: Collection, index: usize) -> Option<Value> {
+        if self.overlay.is_deleted(collection, index) {
+            return None;
         }
+        let original = self.objects.count(collection);
+        let mut object = if index >= original {
+            self.overlay
+                .added(collection)
+                .get(index - original)
+                .cloned()?
+        } else {
+            self.objects.object(collection, index)?
+        };
+        if let (Some(patch), Value::Object(fields)) = (
+            self.overlay.patches.get(&(collection, index as u32)),
+            &mut object,
+        ) {
+            fields.extend(patch.clone());
+        }
+        Some(object)
+    }
+
+    /// The id of the object in storage slot `index`, without building it.
+    pub(crate) fn slot_id(&self, collection: Collection, index: usize) -> Option<String> {
+        if self.overlay.is_deleted(collection, index) {
+            return None;
+        }
+        let original = self.objects.count(collection);
+        if index >= original {
+            let added = self.overlay.added(collection).get(index - original)?;
+            return object_id(added).map(str::to_owned);
+        }
+        self.objects.id(collection, index)
+    }
+
+    /// The storage slot of the object with this id (indexed collections only).
+    pub(crate) fn find(&self, collection: Collection, id: &str) -> Option<usize> {
+        self.index.get(&collection)?.get(id).map(|&i| i as usize)
+    }
+
+    // ----- public views -----
+
+    /// Number of users served.
+    pub fn user_count(&self) -> usize {
+        self.len(Collection::Users)
     }
 
     /// User `index` (storage order), as `/api/systemusers` serves it.
     pub fn user(&self, index: usize) -> Option<Value> {
-        match &self.objects {
-            Objects::Generated(g) => (index < g.user_count()).then(|| g.user(index)),
-            Objects::Stored { users, .. } => users.get(index).cloned(),
-        }
+        self.slot_object(Collection::Users, index)
     }
 
     /// The id of user `index`, without building the whole user.
     pub fn user_id(&self, index: usize) -> Option<String> {
-        match &self.objects {
-            Objects::Generated(g) => (index < g.user_count()).then(|| g.user_id(index)),
-            Objects::Stored { users, .. } => {
-                users.get(index).and_then(object_id).map(str::to_owned)
-            }
-        }
+        self.slot_id(Collection::Users, index)
     }
 
     /// All users, in storage order (built one by one).
     pub fn users(&self) -> impl Iterator<Item = Value> + '_ {
-        (0..self.user_count()).filter_map(|i| self.user(i))
+        self.all(Collection::Users)
     }
 
-    /// Number of user groups.
+    /// Number of user groups served.
     pub fn group_count(&self) -> usize {
-        match &self.objects {
-            Objects::Generated(g) => g.group_count(),
-            Objects::Stored { groups, .. } => groups.len(),
-        }
+        self.len(Collection::Groups)
     }
 
-    /// Group `index`, as `/api/v2/usergroups` serves it.
+    /// Group `index` (storage order), as `/api/v2/usergroups` serves it; `None` when
+    /// it was deleted.
     pub fn group(&self, index: usize) -> Option<Value> {
-        match &self.objects {
-            Objects::Generated(g) => (index < g.group_count()).then(|| g.group(index)),
-            Objects::Stored { groups, .. } => groups.get(index).cloned(),
-        }
+        self.slot_object(Collection::Groups, index)
     }
 
     /// The id of group `index`.
     pub fn group_id(&self, index: usize) -> Option<String> {
-        match &self.objects {
-            Objects::Generated(g) => (index < g.group_count()).then(|| g.group_id(index)),
-            Objects::Stored { groups, .. } => {
-                groups.get(index).and_then(object_id).map(str::to_owned)
-            }
-        }
+        self.slot_id(Collection::Groups, index)
     }
 
-    /// All groups, in storage order.
+    /// All groups served, in storage order.
     pub fn groups(&self) -> impl Iterator<Item = Value> + '_ {
-        (0..self.group_count()).filter_map(|i| self.group(i))
+        self.all(Collection::Groups)
     }
 
     /// Number of applications.
     pub fn application_count(&self) -> usize {
-        match &self.objects {
-            Objects::Generated(g) => g.application_count(),
-            Objects::Stored { applications, .. } => applications.len(),
-        }
+        self.len(Collection::Applications)
     }
 
     /// Application `index`, as `/api/applications` serves it (with its `config`).
     pub fn application(&self, index: usize) -> Option<Value> {
-        match &self.objects {
-            Objects::Generated(g) => (index < g.application_count()).then(|| g.application(index)),
-            Objects::Stored { applications, .. } => applications.get(index).cloned(),
-        }
+        self.slot_object(Collection::Applications, index)
     }
 
     /// The id of application `index`.
     pub fn application_id(&self, index: usize) -> Option<String> {
-        match &self.objects {
-            Objects::Generated(g) => {
-                (index < g.application_count()).then(|| g.application_id(index))
-            }
-            Objects::Stored { applications, .. } => applications
-                .get(index)
-                .and_then(object_id)
-                .map(str::to_owned),
-        }
+        self.slot_id(Collection::Applications, index)
     }
 
     /// All applications, in storage order.
     pub fn applications(&self) -> impl Iterator<Item = Value> + '_ {
-        (0..self.application_count()).filter_map(|i| self.application(i))
+        self.all(Collection::Applications)
+    }
+
+    fn all(&self, collection: Collection) -> impl Iterator<Item = Value> + '_ {
+        (0..self.slots(collection)).filter_map(move |i| self.slot_object(collection, i))
     }
 
     /// The member ids `/api/v2/usergroups/{group_id}/members` lists, in served order,
@@ -391,27 +522,28 @@ impl Organization {
     // ----- crate-internal access for the routes -----
 
     pub(crate) fn group_position(&self, id: &str) -> Option<usize> {
-        self.group_index.get(id).map(|&g| g as usize)
+        self.find(Collection::Groups, id)
     }
 
     pub(crate) fn app_position(&self, id: &str) -> Option<usize> {
-        self.app_index.get(id).map(|&a| a as usize)
+        self.find(Collection::Applications, id)
     }
 
+    /// Objects served by a collection's list route.
     pub(crate) fn len(&self, collection: Collection) -> usize {
-        match collection {
-            Collection::Users => self.user_count(),
-            Collection::Groups => self.group_count(),
-            Collection::Applications => self.application_count(),
+        match self.served.get(&collection) {
+            Some(served) => served.len(),
+            None => self.slots(collection),
         }
     }
 
-    pub(crate) fn object(&self, collection: Collection, index: usize) -> Option<Value> {
-        match collection {
-            Collection::Users => self.user(index),
-            Collection::Groups => self.group(index),
-            Collection::Applications => self.application(index),
-        }
+    /// The object at served position `pos` of a collection (natural order).
+    pub(crate) fn object(&self, collection: Collection, pos: usize) -> Option<Value> {
+        let index = match self.served.get(&collection) {
+            Some(served) => *served.get(pos)? as usize,
+            None => pos,
+        };
+        self.slot_object(collection, index)
     }
 
     /// The order a `sort` asks for; computed once per (collection, sort) and cached.
@@ -419,8 +551,9 @@ impl Organization {
         let Some(first) = sort.first() else {
             return Order::Natural;
         };
-        // Generated ids grow with the index, so sorting by id needs no work. (v2 groups
-        // have no `_id`: sorting by it is a no-op, handled by the general path.)
+        // Generated ids grow with the index (added objects get larger ones), so
+        // sorting by id needs no work. (v2 groups have no `_id`: sorting by it is a
+        // no-op, handled by the general path.)
         let id_field =
             first.path == "id" || (first.path == "_id" && collection != Collection::Groups);
         if matches!(self.objects, Objects::Generated(_)) && id_field {
@@ -460,12 +593,11 @@ impl Organization {
     }
 
     fn member_id(&self, g: usize, pos: usize) -> Option<String> {
-        let m = *self.graph.members.get(g)?.get(pos)? as usize;
-        let users = self.user_count();
-        if m < users {
-            self.user_id(m)
+        let m = *self.graph.members.get(g)?.get(pos)?;
+        if m & DANGLING != 0 {
+            self.graph.dangling.get((m & !DANGLING) as usize).cloned()
         } else {
-            self.graph.dangling.get(m - users).cloned()
+            self.user_id(m as usize)
         }
     }
 
@@ -475,9 +607,8 @@ impl Organization {
     }
 
     /// Users reaching application `a`, ascending.
-    fn effective_users(&self, a: usize) -> &[u32] {
+    pub(crate) fn effective_users(&self, a: usize) -> &[u32] {
         self.app_users[a].get_or_init(|| {
-            let users = self.user_count() as u32;
             let mut all = self.graph.app_direct_users[a].clone();
             for &g in &self.graph.app_groups[a] {
                 let members = self
@@ -485,8 +616,8 @@ impl Organization {
                     .members
                     .get(g as usize)
                     .map_or(&[][..], Vec::as_slice);
-                // Dangling members (>= users) are not users and reach nothing.
-                all.extend(members.iter().copied().filter(|&m| m < users));
+                // Dangling members are not users and reach nothing.
+                all.extend(members.iter().copied().filter(|&m| m & DANGLING == 0));
             }
             all.sort_unstable();
             all.dedup();

@@ -98,7 +98,7 @@ async fn v1_envelopes_and_v2_bare_arrays() {
     assert!(groups[1]["attributes"]["sudo"]["enabled"].is_boolean());
     assert!(groups[1].get("membershipMethod").is_some());
 
-    let org = &sim.tenant().organizations()[0];
+    let org = sim.tenant().organizations()[0].clone();
     let group0 = org.group_id(0).unwrap();
     let members = client
         .get(&format!("/api/v2/usergroups/{group0}/members?limit=2"))
@@ -154,7 +154,7 @@ async fn paging_reaches_the_end_and_empty_pages_keep_the_total() {
     };
     let sim = start(spec).await;
     let client = Client::new(&sim);
-    let org = &sim.tenant().organizations()[0];
+    let org = sim.tenant().organizations()[0].clone();
 
     let (users, totals) = client.all("/api/systemusers", "").await;
     assert_eq!(users.len(), 257);
@@ -263,7 +263,7 @@ async fn sort_follows_v1_and_v2_syntax() {
     })
     .await;
     let client = Client::new(&sim);
-    let org = &sim.tenant().organizations()[0];
+    let org = sim.tenant().organizations()[0].clone();
     let all_users: Vec<Value> = org.users().collect();
 
     let (by_username, _) = client.all("/api/systemusers", "&sort=username").await;

@@ -231,7 +231,7 @@ async fn wrong_envelope_swaps_object_and_array() {
 #[tokio::test]
 async fn wrong_field_types() {
     let (sim, client) = with_faults(vec![FaultRule::new(Fault::WrongFieldType)]).await;
-    let org = &sim.tenant().organizations()[0];
+    let org = sim.tenant().organizations()[0].clone();
     let users = client.get("/api/systemusers?limit=3").await.json();
     assert!(
         users["results"]

@@ -174,18 +174,21 @@ pub struct Run {
     pub graph: Graph,
     /// The output directory (removed when the run is dropped).
     pub output: tempfile::TempDir,
+    /// The tenant file it ran with.
+    pub tenant_text: String,
 }
 
 impl Run {
     /// The only organization of a single-organization tenant.
-    pub fn org(&self) -> &Organization {
-        let organizations = self.simulator.tenant().organizations();
+    pub fn org(&self) -> Arc<Organization> {
+        let tenant = self.simulator.tenant();
+        let organizations = tenant.organizations();
         assert_eq!(
             organizations.len(),
             1,
             "Run::org is for single-organization tenants"
         );
-        &organizations[0]
+        organizations[0].clone()
     }
 
     /// The summary line of a step.
@@ -236,7 +239,6 @@ impl Run {
 /// Starts a simulator for `setup`, runs the job as `integration-host run` would, and
 /// reads back its output.
 pub async fn run(setup: Setup) -> Run {
-    let loaded = loaded().await;
     let simulator = Simulator::start(SimulatorConfig {
         dataset: setup.dataset,
         faults: setup.faults,
@@ -248,6 +250,20 @@ pub async fn run(setup: Setup) -> Run {
         .tenant_api_key
         .unwrap_or_else(|| simulator.api_key().to_owned());
     let text = tenant_file(&api_key, &simulator.base_url()) + &setup.tenant_extra;
+    run_against(simulator, text).await
+}
+
+impl Run {
+    /// Runs the same tenant file again against the same simulator (as it is now, for
+    /// instance after [`Simulator::apply_mutation`]), into a fresh output directory.
+    pub async fn rerun(self) -> Run {
+        run_against(self.simulator, self.tenant_text).await
+    }
+}
+
+/// Runs the job of tenant file `text` against `simulator` and reads back its output.
+async fn run_against(simulator: Simulator, text: String) -> Run {
+    let loaded = loaded().await;
     let tenant = TenantConfig::parse(Path::new("e2e-tenant.toml"), &text)
         .unwrap_or_else(|error| panic!("the tenant file is valid: {error}\n{text}"));
     let output = tempfile::Builder::new()
@@ -278,6 +294,7 @@ pub async fn run(setup: Setup) -> Run {
         summary_json,
         graph,
         output,
+        tenant_text: text,
     }
 }
 

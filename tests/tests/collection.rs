@@ -376,7 +376,8 @@ async fn two_organizations_are_two_accounts_each_read_with_its_org_header() {
     };
     let run = run(Setup::generated(spec)).await;
     run.assert_success();
-    let organizations = run.simulator.tenant().organizations();
+    let tenant = run.simulator.tenant();
+    let organizations = tenant.organizations();
     assert_eq!(organizations.len(), 2);
 
     let org_ids: BTreeSet<String> = organizations.iter().map(|o| o.id().to_owned()).collect();

@@ -142,7 +142,7 @@ async fn hostile_plugins_are_contained_and_a_benign_neighbour_is_unharmed() {
     // The benign tenant: every user, group and application of the simulator.
     let benign = outcome(outcomes, "benign");
     assert_eq!(benign.status, JobStatus::Success, "{benign:?}");
-    let org = &simulator.tenant().organizations()[0];
+    let org = simulator.tenant().organizations()[0].clone();
     let summary: serde_json::Value = serde_json::from_slice(
         &std::fs::read(output.path().join("benign/summary.json")).expect("benign summary"),
     )
