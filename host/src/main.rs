@@ -465,6 +465,19 @@ async fn run(
     Ok(summary.exit_code() as u8)
 }
 
+/// [`persist`] without the step table: the demo's second run prints its change set.
+async fn persist_quietly(
+    plugin: &Plugin,
+    info: &PluginInfo,
+    spec: steps::JobSpec,
+    store: &dyn graph_store::Store,
+    tenant: &TenantConfig,
+    rules: &[alert_rules::Rule],
+    progress: &CliProgress,
+) -> Result<integration_host::monitor::MonitoredRun, Failure> {
+    persist_and_report(plugin, info, spec, store, tenant, rules, progress, false).await
+}
+
 /// Runs a tenant through the store: registers it, runs, persists, evaluates its rules,
 /// and prints the summary, the change counts and any alert opened.
 async fn persist(
@@ -475,6 +488,20 @@ async fn persist(
     tenant: &TenantConfig,
     rules: &[alert_rules::Rule],
     progress: &CliProgress,
+) -> Result<integration_host::monitor::MonitoredRun, Failure> {
+    persist_and_report(plugin, info, spec, store, tenant, rules, progress, true).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn persist_and_report(
+    plugin: &Plugin,
+    info: &PluginInfo,
+    spec: steps::JobSpec,
+    store: &dyn graph_store::Store,
+    tenant: &TenantConfig,
+    rules: &[alert_rules::Rule],
+    progress: &CliProgress,
+    step_table: bool,
 ) -> Result<integration_host::monitor::MonitoredRun, Failure> {
     use integration_host::monitor::{self, MonitorError};
     let output = spec.output_dir.clone();
@@ -489,12 +516,14 @@ async fn persist(
         MonitorError::Job(JobError::Config(e)) => Failure::usage(e),
         other => Failure::run(other),
     })?;
-    print_summary(&monitored.summary, &output);
-    println!(
-        "store {}: {}",
-        store.location(),
-        monitoring::run_line(&monitored.run)
-    );
+    if step_table {
+        print_summary(&monitored.summary, &output);
+        println!(
+            "store {}: {}",
+            store.location(),
+            monitoring::run_line(&monitored.run)
+        );
+    }
     let transport = monitor::webhook::EgressTransport::for_rules(rules);
     let evaluations = monitor::rules::evaluate_after_run(
         store,
@@ -592,7 +621,14 @@ fn status_word(status: JobStatus) -> &'static str {
     }
 }
 
+/// The demo's rules: the JumpCloud questions shipped in `rules/`.
+const SHIPPED_RULES: &str = include_str!("../../rules/jumpcloud-rules.json");
+
+/// Two runs of the JumpCloud component against the simulator, with the simulated
+/// tenant changed between them: the first run is the baseline, the second shows a
+/// change set and opens the "new user without MFA" alert.
 async fn demo(output: &Path, users: usize, groups: usize) -> Result<u8, Failure> {
+    use jumpcloud_simulator::Mutation;
     let started = Instant::now();
     let simulator = Simulator::start(SimulatorConfig {
         dataset: Dataset::Generated(TenantSpec {
@@ -609,24 +645,102 @@ async fn demo(output: &Path, users: usize, groups: usize) -> Result<u8, Failure>
         simulator.base_url()
     );
     let tenant_file = format!(
-        "tenant = \"demo\"\n[integration]\napiKey = \"{}\"\nbaseUrl = \"{}\"\n",
+        "tenant = \"demo\"\naccountName = \"Demo JumpCloud\"\ntagWithAccountName = true\n\
+         pollingInterval = \"ONE_HOUR\"\n[integration]\napiKey = \"{}\"\nbaseUrl = \"{}\"\n",
         simulator.api_key(),
         simulator.base_url()
     );
     let tenant = TenantConfig::parse(Path::new("(demo)"), &tenant_file).map_err(Failure::run)?;
+    let rules = alert_rules::parse_rules(
+        SHIPPED_RULES,
+        alert_rules::Format::Json,
+        "rules/jumpcloud-rules.json",
+        &alert_rules::J1qlChecker,
+    )
+    .map_err(Failure::run)?;
     let (plugin, info) = load(None).await?;
+    let store_url = monitoring::store_url(None, output);
+    let store = graph_store::open(&store_url).await.map_err(Failure::run)?;
+    store
+        .upsert_tenant(&tenant.monitoring)
+        .await
+        .map_err(Failure::run)?;
+    // Every demo starts from a baseline; other tenants of the store are left alone.
+    store.reset_tenant("demo").await.map_err(Failure::run)?;
+
+    println!("== run 1: the baseline");
     let progress = CliProgress::new();
     let spec = job::prepare(&tenant, &info, &[], Mode::Local, output, progress.clone())
         .map_err(Failure::run)?;
-    let summary = execute(&plugin, &info, spec, &progress).await?;
-    print_summary(&summary, output);
+    let first = persist(&plugin, &info, spec, &*store, &tenant, &rules, &progress).await?;
+
+    let report = simulator
+        .apply_mutation(Mutation::Standard)
+        .map_err(Failure::run)?;
     println!(
-        "demo finished in {:.2} s against {} simulated requests",
-        started.elapsed().as_secs_f64(),
-        simulator.request_count()
+        "\n== the simulated tenant changes: {} user(s) suspended, {} added without MFA, {} member(s) removed, {} group(s) deleted, {} application assignment(s) added",
+        report.suspended_users.len(),
+        report.added_users.len(),
+        report.removed_members.len(),
+        report.deleted_groups.len(),
+        report.added_assignments.len()
     );
+
+    println!("\n== run 2: the change set");
+    let progress = CliProgress::new();
+    let spec = job::prepare(&tenant, &info, &[], Mode::Local, output, progress.clone())
+        .map_err(Failure::run)?;
+    let second = persist_quietly(&plugin, &info, spec, &*store, &tenant, &rules, &progress).await?;
+    let set = store
+        .changes(
+            "demo",
+            Some(second.run.id),
+            &graph_store::ChangeFilter::default(),
+        )
+        .await
+        .map_err(Failure::run)?;
+    monitoring::print_change_set(&*store, &set, Some(5)).await;
+    let evaluations = store
+        .evaluations("demo", Some(second.run.id))
+        .await
+        .map_err(Failure::run)?;
+    let alerts = store
+        .alerts("demo", Some(graph_store::AlertStatus::Active))
+        .await
+        .map_err(Failure::run)?;
+    println!("\nalerts opened by run 2:");
+    for evaluation in evaluations
+        .iter()
+        .filter(|e| e.transition == graph_store::AlertTransition::Opened)
+    {
+        let mut added = Vec::new();
+        for key in &evaluation.added {
+            added.push(monitoring::named(&*store, "demo", key).await);
+        }
+        println!(
+            "  {} ({}): {} result(s), new since the last evaluation: {}",
+            monitoring::shown(&evaluation.rule),
+            evaluation.alert_level.as_deref().unwrap_or("-"),
+            evaluation.results,
+            added.join(", ")
+        );
+    }
+    println!("\nopen alerts: {}", alerts.len());
+    println!(
+        "\ndemo finished in {:.2} s against {} simulated requests; the store is {}",
+        started.elapsed().as_secs_f64(),
+        simulator.request_count(),
+        store.location()
+    );
+    println!("next:");
+    println!("  integration-host runs --tenant demo");
+    println!("  integration-host changes --tenant demo");
+    println!(
+        "  integration-host query --tenant demo 'FIND jumpcloud_user WITH mfaEnabled != true THAT IS Person'"
+    );
+    println!("  integration-host alerts --tenant demo");
     simulator.shutdown().await;
-    Ok(summary.exit_code() as u8)
+    Ok(first.summary.exit_code().max(second.summary.exit_code()) as u8)
 }
 
 async fn describe(component: Option<&Path>) -> Result<u8, Failure> {

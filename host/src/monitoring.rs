@@ -178,14 +178,15 @@ pub async fn changes(
     if json {
         print_json(&set)?;
     } else {
-        print_change_set(&set, limit.is_none());
+        print_change_set(&*store, &set, None).await;
     }
     Ok(0)
 }
 
-/// A change set as text: a header, then one line per change, updates with their
-/// properties `old -> new`. A baseline lists counts only unless `all`.
-pub fn print_change_set(set: &ChangeSet, all: bool) {
+/// A change set as text: a header, then the changes grouped by kind and type, each
+/// group with up to `per_group` entries (all with `None`), named from the store, and
+/// updates with their properties `old -> new`. A baseline lists counts only.
+pub async fn print_change_set(store: &dyn Store, set: &ChangeSet, per_group: Option<usize>) {
     println!("{}", run_line(&set.run));
     if !set.run.partial_types.is_empty() {
         println!(
@@ -193,50 +194,88 @@ pub fn print_change_set(set: &ChangeSet, all: bool) {
             shown(&set.run.partial_types.join(", "))
         );
     }
-    if set.run.baseline && !all {
+    if set.run.baseline && per_group.is_some() {
         println!("  baseline: the tenant's first graph, every object created");
         return;
     }
+    /// Changes of one kind to objects of one type.
+    type Group<'a> = ((ChangeKind, ObjectKind, &'a str), Vec<&'a Change>);
+    let mut groups: Vec<Group> = Vec::new();
     for change in &set.changes {
-        print_change(change);
+        let group = (change.change, change.kind, change.object_type.as_str());
+        match groups.iter_mut().find(|(g, _)| *g == group) {
+            Some((_, members)) => members.push(change),
+            None => groups.push((group, vec![change])),
+        }
     }
-    let shown_count = set.changes.len() as u64;
-    if set.total > shown_count {
+    groups
+        .sort_by_key(|((change, kind, object_type), _)| (*kind, *change, object_type.to_string()));
+    for ((change, kind, object_type), members) in &groups {
+        let mark = match change {
+            ChangeKind::Created => '+',
+            ChangeKind::Updated => '~',
+            ChangeKind::Deleted => '-',
+        };
         println!(
-            "  ... {} more (use --limit or --json)",
-            set.total - shown_count
+            "  {mark} {} {} {}: {}",
+            change.as_str(),
+            kind.as_str(),
+            shown(object_type),
+            members.len()
         );
+        let limit = per_group.unwrap_or(usize::MAX);
+        for change in members.iter().take(limit) {
+            print_change(store, &set.run.tenant, change).await;
+        }
+        if members.len() > limit {
+            println!("      ... and {} more", members.len() - limit);
+        }
+    }
+    let listed = set.changes.len() as u64;
+    if set.total > listed {
+        println!("  ... {} more (use --limit or --json)", set.total - listed);
     }
     if set.total == 0 {
         println!("  no changes");
     }
 }
 
-fn print_change(change: &Change) {
-    let mark = match change.change {
-        ChangeKind::Created => '+',
-        ChangeKind::Updated => '~',
-        ChangeKind::Deleted => '-',
-    };
-    let kind = match change.kind {
-        ObjectKind::Entity => "entity",
-        ObjectKind::Relationship => "relationship",
-    };
-    let endpoints = match (&change.from_key, &change.to_key) {
-        (Some(from), Some(to)) => format!(" ({} -> {})", shown(from), shown(to)),
-        _ => String::new(),
-    };
-    println!(
-        "  {mark} {kind:<12} {:<36} {}{endpoints}",
-        shown(&change.object_type),
-        shown(&change.key)
-    );
+/// The name to show for an object: its display name, name, username or email.
+async fn label(store: &dyn Store, tenant: &str, key: &str) -> Option<String> {
+    let stored = store.object(tenant, key).await.ok().flatten()?;
+    ["displayName", "name", "username", "email"]
+        .iter()
+        .find_map(|name| stored.object.properties.get(*name)?.as_str().map(shown))
+}
+
+/// `label (key)`, or the key alone.
+pub async fn named(store: &dyn Store, tenant: &str, key: &str) -> String {
+    match label(store, tenant, key).await {
+        Some(label) => format!("{} ({})", label, shown(key)),
+        None => shown(key),
+    }
+}
+
+async fn print_change(store: &dyn Store, tenant: &str, change: &Change) {
+    match (&change.from_key, &change.to_key) {
+        (Some(from), Some(to)) => println!(
+            "      {} -> {}",
+            named(store, tenant, from).await,
+            named(store, tenant, to).await
+        ),
+        _ => println!("      {}", named(store, tenant, &change.key).await),
+    }
     for PropertyChange { name, old, new } in &change.properties {
         let value = |v: &Option<serde_json::Value>| {
             v.as_ref()
                 .map_or_else(|| "(none)".to_owned(), |v| shown(&v.to_string()))
         };
-        println!("        {}: {} -> {}", shown(name), value(old), value(new));
+        println!(
+            "          {}: {} -> {}",
+            shown(name),
+            value(old),
+            value(new)
+        );
     }
 }
 
