@@ -36,7 +36,10 @@
 //! - [`Query::execute`] runs it with [`ExecOptions`] (result cap, tombstones, the clock
 //!   for `date.now`) and returns a [`QueryResult`]: J1's entity list, table or tree, with
 //!   [`QueryResult::to_j1_json`], [`QueryResult::entity_ids`] (alert identity),
-//!   [`QueryResult::total`] and [`QueryResult::to_text_table`].
+//!   [`QueryResult::total`] and [`QueryResult::to_text_table`]. A table carries its
+//!   column names in RETURN order and, per row, the FIND-node entities it came from.
+//! - [`Query::explain`] shows the plan: per traversal node the estimated matches (from
+//!   its index or a sample) and the work of starting there.
 //! - [`Query::touched_types`] lists the entity and relationship `_type`s a query reads,
 //!   so an alert evaluation can be marked partial when one of them was partial in a run.
 //!
@@ -133,7 +136,11 @@ impl Query {
     }
 
     /// Runs the query over `graph`, with the planner (see [`Query::explain`]).
-    pub fn execute(&self, graph: &Graph, opts: &ExecOptions) -> Result<QueryResult, QueryError> {
+    pub fn execute<'g>(
+        &self,
+        graph: &'g Graph,
+        opts: &ExecOptions,
+    ) -> Result<QueryResult<'g>, QueryError> {
         let mut ctx = exec::Ctx::new(graph, self, opts.now_ms, opts.include_deleted);
         let mut planned = exec::Planned::new(&mut ctx);
         result::shape(self, &mut ctx, &mut planned, self.effective_limit(opts))
@@ -143,11 +150,11 @@ impl Query {
     /// node, paths extended left to right, no index). For tests and benchmarks: results
     /// are identical to [`Query::execute`]'s.
     #[doc(hidden)]
-    pub fn execute_naive(
+    pub fn execute_naive<'g>(
         &self,
-        graph: &Graph,
+        graph: &'g Graph,
         opts: &ExecOptions,
-    ) -> Result<QueryResult, QueryError> {
+    ) -> Result<QueryResult<'g>, QueryError> {
         let mut ctx = exec::Ctx::new(graph, self, opts.now_ms, opts.include_deleted);
         result::shape(
             self,
@@ -224,5 +231,17 @@ impl Query {
             verbs(&hop.verbs, &mut out);
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn graphs_queries_and_results_cross_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<crate::Graph>();
+        send_sync::<crate::Query>();
+        send_sync::<crate::QueryResult<'static>>();
+        send_sync::<crate::QueryError>();
     }
 }

@@ -14,53 +14,113 @@ use std::cmp::Ordering;
 /// Rows a table may hold before the query is refused as too broad.
 const MAX_ROWS: usize = 5_000_000;
 
-/// One entity in J1's shape: `{id, entity: {_key, _type, _class, ...metadata}, properties}`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct EntityRow {
-    /// The entity's `_key` (our graphs have no separate id).
-    pub id: String,
-    /// `_key`, `_type`, `_class`, `_deleted`, every other `_`-prefixed property
-    /// (`_createdOn`, `_beginOn`, `_version`, ...) and `displayName`.
-    pub entity: Map<String, Value>,
-    /// Every property whose name does not start with `_`.
-    pub properties: Map<String, Value>,
+/// One entity of a result, in J1's shape `{id, entity: {_key, _type, _class,
+/// ...metadata}, properties}`. A view into the graph: its JSON is built only when asked
+/// for, so an alert evaluation that needs only the ids never pays for it.
+#[derive(Clone, Copy)]
+pub struct EntityRow<'g> {
+    g: &'g Graph,
+    e: Ent,
 }
 
-impl EntityRow {
+impl<'g> EntityRow<'g> {
+    /// The entity's `_key` (our graphs have no separate id).
+    pub fn id(&self) -> &'g str {
+        self.g.str(self.g.ent_key[self.e as usize])
+    }
+
+    /// `_key`, `_type`, `_class`, `_deleted`, every other `_`-prefixed property
+    /// (`_createdOn`, `_beginOn`, `_version`, ...) and `displayName`.
+    pub fn entity(&self) -> Map<String, Value> {
+        entity_parts(self.g, self.e).0
+    }
+
+    /// Every property whose name does not start with `_`.
+    pub fn properties(&self) -> Map<String, Value> {
+        entity_parts(self.g, self.e).1
+    }
+
     pub fn to_json(&self) -> Value {
-        json!({"id": self.id, "entity": self.entity, "properties": self.properties})
+        let (entity, properties) = entity_parts(self.g, self.e);
+        json!({"id": self.id(), "entity": entity, "properties": properties})
     }
 }
 
-/// One relationship of a TREE result.
-#[derive(Clone, Debug, PartialEq)]
-pub struct EdgeRow {
-    /// The relationship's `_key`.
-    pub id: String,
-    pub from_vertex_id: String,
-    pub to_vertex_id: String,
-    /// `_key`, `_type`, `_class`, `_deleted` and the other `_`-prefixed properties.
-    pub relationship: Map<String, Value>,
-    pub properties: Map<String, Value>,
+impl std::fmt::Debug for EntityRow<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("EntityRow").field(&self.id()).finish()
+    }
 }
 
-impl EdgeRow {
+impl PartialEq for EntityRow<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self.g, other.g) && self.e == other.e
+    }
+}
+
+/// One relationship of a TREE result; like [`EntityRow`], a view into the graph.
+#[derive(Clone, Copy)]
+pub struct EdgeRow<'g> {
+    g: &'g Graph,
+    r: Rel,
+}
+
+impl<'g> EdgeRow<'g> {
+    /// The relationship's `_key`.
+    pub fn id(&self) -> String {
+        self.g.rel_key_str(self.r).into_owned()
+    }
+
+    pub fn from_vertex_id(&self) -> &'g str {
+        self.g
+            .str(self.g.ent_key[self.g.rel_from[self.r as usize] as usize])
+    }
+
+    pub fn to_vertex_id(&self) -> &'g str {
+        self.g
+            .str(self.g.ent_key[self.g.rel_to[self.r as usize] as usize])
+    }
+
+    /// `_key`, `_type`, `_class`, `_fromEntityKey`, `_toEntityKey`, `_deleted`, the
+    /// other `_`-prefixed properties and `displayName`.
+    pub fn relationship(&self) -> Map<String, Value> {
+        edge_parts(self.g, self.r).0
+    }
+
+    pub fn properties(&self) -> Map<String, Value> {
+        edge_parts(self.g, self.r).1
+    }
+
     pub fn to_json(&self) -> Value {
+        let (relationship, properties) = edge_parts(self.g, self.r);
         json!({
-            "id": self.id,
-            "toVertexId": self.to_vertex_id,
-            "fromVertexId": self.from_vertex_id,
-            "relationship": self.relationship,
-            "properties": self.properties,
+            "id": self.id(),
+            "toVertexId": self.to_vertex_id(),
+            "fromVertexId": self.from_vertex_id(),
+            "relationship": relationship,
+            "properties": properties,
         })
     }
 }
 
-/// What a query returns, in one of J1's three shapes.
+impl std::fmt::Debug for EdgeRow<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("EdgeRow").field(&self.id()).finish()
+    }
+}
+
+impl PartialEq for EdgeRow<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self.g, other.g) && self.r == other.r
+    }
+}
+
+/// What a query returns, in one of J1's three shapes. Entity and edge rows borrow the
+/// graph; [`QueryResult::to_j1_json`] gives an owned form.
 #[derive(Clone, Debug, PartialEq)]
-pub enum QueryResult {
+pub enum QueryResult<'g> {
     /// No RETURN (the FIND entities) or `RETURN a, b` (distinct entities).
-    Entities(Vec<EntityRow>),
+    Entities(Vec<EntityRow<'g>>),
     /// `RETURN a.x AS "Label", count(b)`: one row per path, or per group.
     Table {
         /// Column names in RETURN order (labels, else `alias.prop`, `count(alias)`;
@@ -76,12 +136,12 @@ pub enum QueryResult {
     },
     /// `RETURN TREE`: the traversed entities and relationships.
     Tree {
-        vertices: Vec<EntityRow>,
-        edges: Vec<EdgeRow>,
+        vertices: Vec<EntityRow<'g>>,
+        edges: Vec<EdgeRow<'g>>,
     },
 }
 
-impl QueryResult {
+impl QueryResult<'_> {
     /// Rows returned (vertices for a tree), after SKIP and LIMIT.
     pub fn total(&self) -> usize {
         match self {
@@ -113,24 +173,27 @@ impl QueryResult {
     /// distinct, in result order.
     pub fn entity_ids(&self) -> Vec<String> {
         let mut seen = std::collections::HashSet::new();
-        let keys: Vec<&String> = match self {
-            QueryResult::Entities(rows) => rows.iter().map(|r| &r.id).collect(),
-            QueryResult::Table { start_keys, .. } => start_keys.iter().collect(),
-            QueryResult::Tree { vertices, .. } => vertices.iter().map(|r| &r.id).collect(),
+        let keys: Vec<&str> = match self {
+            QueryResult::Entities(rows) => rows.iter().map(|r| r.id()).collect(),
+            QueryResult::Table { start_keys, .. } => {
+                start_keys.iter().map(String::as_str).collect()
+            }
+            QueryResult::Tree { vertices, .. } => vertices.iter().map(|r| r.id()).collect(),
         };
         keys.into_iter()
             .filter(|k| seen.insert(*k))
-            .cloned()
+            .map(str::to_owned)
             .collect()
     }
 
     /// Headers and rows of strings for a terminal table. Entities show `_key`, `_type`,
     /// `_class` and `displayName`; a tree lists its vertices, then its edges.
     pub fn to_text_table(&self) -> (Vec<String>, Vec<Vec<String>>) {
-        let entity_cells = |r: &EntityRow| -> Vec<String> {
+        let entity_cells = |r: &EntityRow<'_>| -> Vec<String> {
+            let entity = r.entity();
             ["_key", "_type", "_class", "displayName"]
                 .iter()
-                .map(|k| r.entity.get(*k).map_or(String::new(), cell))
+                .map(|k| entity.get(*k).map_or(String::new(), cell))
                 .collect()
         };
         match self {
@@ -175,15 +238,16 @@ impl QueryResult {
                     })
                     .collect();
                 for e in edges {
-                    let get = |k: &str| e.relationship.get(k).map_or(String::new(), cell);
+                    let (relationship, properties) = edge_parts(e.g, e.r);
+                    let get = |k: &str| relationship.get(k).map_or(String::new(), cell);
                     body.push(vec![
                         "edge".into(),
-                        e.id.clone(),
+                        e.id(),
                         get("_type"),
                         get("_class"),
-                        e.properties.get("displayName").map_or(String::new(), cell),
-                        e.from_vertex_id.clone(),
-                        e.to_vertex_id.clone(),
+                        properties.get("displayName").map_or(String::new(), cell),
+                        e.from_vertex_id().to_owned(),
+                        e.to_vertex_id().to_owned(),
                     ]);
                 }
                 (headers, body)
@@ -235,11 +299,11 @@ fn split_meta(
     (meta.into_iter().collect(), properties.into_iter().collect())
 }
 
-pub(crate) fn entity_row(g: &Graph, e: Ent) -> EntityRow {
+/// J1's `entity` and `properties` objects of an entity.
+fn entity_parts(g: &Graph, e: Ent) -> (Map<String, Value>, Map<String, Value>) {
     let i = e as usize;
-    let key = g.str(g.ent_key[i]).to_owned();
     let fields = vec![
-        ("_key".into(), Value::String(key.clone())),
+        ("_key".into(), Value::String(g.str(g.ent_key[i]).to_owned())),
         (
             "_type".into(),
             Value::String(g.str(g.ent_type[i]).to_owned()),
@@ -250,22 +314,14 @@ pub(crate) fn entity_row(g: &Graph, e: Ent) -> EntityRow {
         ),
         ("_deleted".into(), Value::Bool(g.ent_deleted[i])),
     ];
-    let (entity, properties) =
-        split_meta(fields, g.entity_props(e).map(|(k, v)| (k.to_owned(), v)));
-    EntityRow {
-        id: key,
-        entity,
-        properties,
-    }
+    split_meta(fields, g.entity_props(e).map(|(k, v)| (k.to_owned(), v)))
 }
 
-fn edge_row(g: &Graph, r: Rel) -> EdgeRow {
+/// J1's `relationship` and `properties` objects of a relationship.
+fn edge_parts(g: &Graph, r: Rel) -> (Map<String, Value>, Map<String, Value>) {
     let i = r as usize;
-    let key = g.rel_key_str(r).into_owned();
-    let from = g.str(g.ent_key[g.rel_from[i] as usize]).to_owned();
-    let to = g.str(g.ent_key[g.rel_to[i] as usize]).to_owned();
     let fields = vec![
-        ("_key".into(), Value::String(key.clone())),
+        ("_key".into(), Value::String(g.rel_key_str(r).into_owned())),
         (
             "_type".into(),
             Value::String(g.str(g.rel_type[i]).to_owned()),
@@ -274,19 +330,17 @@ fn edge_row(g: &Graph, r: Rel) -> EdgeRow {
             "_class".into(),
             Value::String(g.str(g.rel_verb[i]).to_owned()),
         ),
-        ("_fromEntityKey".into(), Value::String(from.clone())),
-        ("_toEntityKey".into(), Value::String(to.clone())),
+        (
+            "_fromEntityKey".into(),
+            Value::String(g.str(g.ent_key[g.rel_from[i] as usize]).to_owned()),
+        ),
+        (
+            "_toEntityKey".into(),
+            Value::String(g.str(g.ent_key[g.rel_to[i] as usize]).to_owned()),
+        ),
         ("_deleted".into(), Value::Bool(g.rel_deleted[i])),
     ];
-    let (relationship, properties) =
-        split_meta(fields, g.rel_props(r).map(|(k, v)| (k.to_owned(), v)));
-    EdgeRow {
-        id: key,
-        from_vertex_id: from,
-        to_vertex_id: to,
-        relationship,
-        properties,
-    }
+    split_meta(fields, g.rel_props(r).map(|(k, v)| (k.to_owned(), v)))
 }
 
 /// J1's total order for sorting: numbers, then strings, then booleans, then the rest.
@@ -440,14 +494,8 @@ fn row_of(
             ColExpr::All(b) => {
                 let prefix = c.name.strip_suffix(".*").unwrap_or(&c.name);
                 let (meta, props) = match *b {
-                    Bind::Node(i) => {
-                        let r = entity_row(g, nodes[i]);
-                        (r.entity, r.properties)
-                    }
-                    Bind::Rel(h) => {
-                        let r = edge_row(g, rels[h]);
-                        (r.relationship, r.properties)
-                    }
+                    Bind::Node(i) => entity_parts(g, nodes[i]),
+                    Bind::Rel(h) => edge_parts(g, rels[h]),
                 };
                 for (k, v) in meta.into_iter().chain(props) {
                     row.insert(format!("{prefix}.{k}"), v);
@@ -505,14 +553,14 @@ fn aggregate(
 }
 
 /// Sort keys, then SKIP and LIMIT, then the table.
-fn finish_table(
+fn finish_table<'g>(
     g: &Graph,
     cols: &[Col],
     mut rows: Vec<KeyedRow>,
     desc: &[bool],
     skip: usize,
     limit: usize,
-) -> QueryResult {
+) -> QueryResult<'g> {
     rows.sort_by(|a, b| cmp_keys(&a.0, &b.0, desc));
     let (rows, starts): (Vec<Map<String, Value>>, Vec<Vec<Ent>>) = rows
         .into_iter()
@@ -533,12 +581,12 @@ fn finish_table(
 type KeyedRow = (Vec<Value>, Map<String, Value>, Vec<Ent>);
 
 /// Turns the paths of `q` into its result.
-pub(crate) fn shape(
+pub(crate) fn shape<'g>(
     q: &Query,
-    ctx: &mut Ctx<'_, '_>,
+    ctx: &mut Ctx<'g, '_>,
     paths: &mut dyn Paths,
     limit: usize,
-) -> Result<QueryResult, QueryError> {
+) -> Result<QueryResult<'g>, QueryError> {
     match &q.output {
         Output::Entities(nodes) => entities(q, ctx, paths, nodes, limit),
         Output::Table {
@@ -558,13 +606,13 @@ fn desc(q: &Query) -> Vec<bool> {
 }
 
 /// Distinct entities of `nodes`, in node order then graph order, sorted by ORDER BY.
-fn entities(
+fn entities<'g>(
     q: &Query,
-    ctx: &mut Ctx<'_, '_>,
+    ctx: &mut Ctx<'g, '_>,
     paths: &mut dyn Paths,
     nodes: &[usize],
     limit: usize,
-) -> Result<QueryResult, QueryError> {
+) -> Result<QueryResult<'g>, QueryError> {
     let g = ctx.g;
     let n = g.entity_count();
     let mut seen = vec![false; n];
@@ -625,19 +673,19 @@ fn entities(
         ents.into_iter()
             .skip(q.skip)
             .take(limit)
-            .map(|e| entity_row(g, e))
+            .map(|e| EntityRow { g, e })
             .collect(),
     ))
 }
 
 /// One row per path (deduplicated with UNIQUE).
-fn table(
+fn table<'g>(
     q: &Query,
-    ctx: &mut Ctx<'_, '_>,
+    ctx: &mut Ctx<'g, '_>,
     paths: &mut dyn Paths,
     cols: &[Col],
     limit: usize,
-) -> Result<QueryResult, QueryError> {
+) -> Result<QueryResult<'g>, QueryError> {
     let g = ctx.g;
     let prop_sym = |p: &str| g.sym(p);
     let syms: Vec<Option<Sym>> = cols
@@ -704,13 +752,13 @@ struct Group {
 
 /// One row per distinct tuple of grouping values (one row in all when every item is
 /// an aggregate), in order of first appearance.
-fn grouped(
+fn grouped<'g>(
     q: &Query,
-    ctx: &mut Ctx<'_, '_>,
+    ctx: &mut Ctx<'g, '_>,
     paths: &mut dyn Paths,
     cols: &[Col],
     limit: usize,
-) -> Result<QueryResult, QueryError> {
+) -> Result<QueryResult<'g>, QueryError> {
     let g = ctx.g;
     let syms: Vec<Option<Sym>> = cols
         .iter()
@@ -845,12 +893,12 @@ fn grouped(
 }
 
 /// The entities and relationships of the paths; SKIP and LIMIT count start entities.
-fn tree(
+fn tree<'g>(
     q: &Query,
-    ctx: &mut Ctx<'_, '_>,
+    ctx: &mut Ctx<'g, '_>,
     paths: &mut dyn Paths,
     limit: usize,
-) -> Result<QueryResult, QueryError> {
+) -> Result<QueryResult<'g>, QueryError> {
     let g = ctx.g;
     let end = q.skip.saturating_add(limit);
     let mut seen_v = vec![false; g.entity_count()];
@@ -887,7 +935,7 @@ fn tree(
         false
     })?;
     Ok(QueryResult::Tree {
-        vertices: vertices.into_iter().map(|e| entity_row(g, e)).collect(),
-        edges: edges.into_iter().map(|r| edge_row(g, r)).collect(),
+        vertices: vertices.into_iter().map(|e| EntityRow { g, e }).collect(),
+        edges: edges.into_iter().map(|r| EdgeRow { g, r }).collect(),
     })
 }

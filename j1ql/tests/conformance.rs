@@ -89,7 +89,7 @@ fn options(o: Opts) -> ExecOptions {
     }
 }
 
-fn interactive(g: &Graph, text: &str) -> QueryResult {
+fn interactive<'g>(g: &'g Graph, text: &str) -> QueryResult<'g> {
     parse(text)
         .expect("parses")
         .execute(g, &options(Opts::Interactive))
@@ -99,7 +99,7 @@ fn interactive(g: &Graph, text: &str) -> QueryResult {
 fn check(result: &QueryResult, expect: &Expect) -> Result<(), String> {
     match (expect, result) {
         (Keys(keys), QueryResult::Entities(rows)) => {
-            let got: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+            let got: Vec<&str> = rows.iter().map(|r| r.id()).collect();
             (got == *keys)
                 .then_some(())
                 .ok_or(format!("got {got:?}, expected {keys:?}"))
@@ -125,8 +125,8 @@ fn check(result: &QueryResult, expect: &Expect) -> Result<(), String> {
             .then_some(())
             .ok_or(format!("got {} rows, expected {n}", rows.len())),
         (Tree(vs, es), QueryResult::Tree { vertices, edges }) => {
-            let gv: Vec<&str> = vertices.iter().map(|v| v.id.as_str()).collect();
-            let ge: Vec<&str> = edges.iter().map(|e| e.id.as_str()).collect();
+            let gv: Vec<&str> = vertices.iter().map(|v| v.id()).collect();
+            let ge: Vec<String> = edges.iter().map(|e| e.id()).collect();
             (gv == *vs && ge == *es).then_some(()).ok_or(format!(
                 "got vertices {gv:?} edges {ge:?}, expected {vs:?} {es:?}"
             ))
