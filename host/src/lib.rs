@@ -16,6 +16,7 @@ pub mod output;
 pub mod policy;
 pub mod run_all;
 pub mod runtime;
+pub mod serve;
 pub mod services;
 pub mod steps;
 

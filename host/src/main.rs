@@ -149,6 +149,30 @@ enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// Runs every tenant of a tenants file on its polling interval, persists each run
+    /// to the store, evaluates its alert rules, and serves the API and the console.
+    Serve {
+        /// The tenants file: `maxConcurrentTenants` and [[tenant]] tables.
+        #[arg(long)]
+        tenants: PathBuf,
+        /// The store: sqlite://PATH (default: OUTPUT/store.db).
+        #[arg(long, value_name = "URL")]
+        store: Option<String>,
+        /// Runs write their files under OUTPUT/<tenant>/.
+        #[arg(long, default_value = DEFAULT_OUTPUT)]
+        output: PathBuf,
+        /// Where the API and console listen.
+        #[arg(long, default_value = "127.0.0.1:8480")]
+        listen: std::net::SocketAddr,
+        /// A file holding the access token (needed on a non-loopback address); or set
+        /// INTEGRATION_HOST_TOKEN.
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+        /// Seconds runs in flight may go on after SIGINT/SIGTERM before they are
+        /// abandoned (never half persisted).
+        #[arg(long, default_value_t = 10)]
+        grace_seconds: u64,
+    },
     /// Runs every tenant of a tenants file side by side, each in its own sandbox,
     /// writing under DIR/<tenant>/ and DIR/run-all.json.
     RunAll {
@@ -308,6 +332,36 @@ async fn dispatch(command: Command) -> Result<u8, Failure> {
                 &overrides,
                 store.as_deref(),
             )
+            .await
+        }
+        Command::Serve {
+            tenants,
+            store,
+            output,
+            listen,
+            token_file,
+            grace_seconds,
+        } => {
+            let token = match token_file {
+                Some(path) => Some(
+                    std::fs::read_to_string(&path)
+                        .map_err(|e| {
+                            Failure::usage(format!("--token-file {}: {e}", path.display()))
+                        })?
+                        .trim()
+                        .to_owned(),
+                ),
+                None => std::env::var("INTEGRATION_HOST_TOKEN").ok(),
+            }
+            .filter(|token| !token.is_empty());
+            serve(integration_host::serve::ServeOptions {
+                store_url: monitoring::store_url(store.as_deref(), &output),
+                tenants_file: tenants,
+                output,
+                listen,
+                token,
+                grace: Duration::from_secs(grace_seconds),
+            })
             .await
         }
         Command::Runs {
@@ -557,6 +611,52 @@ async fn execute(
         JobError::Config(e) => Failure::usage(e),
         other => Failure::run(other),
     })
+}
+
+async fn serve(options: integration_host::serve::ServeOptions) -> Result<u8, Failure> {
+    let runtime = Runtime::new(RuntimeOptions::from_env())
+        .map_err(|error| Failure::run(format!("cannot start the wasm runtime: {error:#}")))?;
+    let result = integration_host::serve::serve(
+        &runtime,
+        options,
+        integration_host::run_all::DefaultComponent {
+            name: "the bundled JumpCloud component",
+            bytes: integration_host::BUNDLED_COMPONENT,
+        },
+        None,
+        stop_signal(),
+    )
+    .await;
+    match result {
+        Ok(()) => Ok(0),
+        Err(error) => Err(Failure {
+            code: error.exit_code(),
+            message: error.to_string(),
+        }),
+    }
+}
+
+/// SIGINT or SIGTERM.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 async fn run_all(tenants_path: &Path, output: &Path) -> Result<u8, Failure> {

@@ -34,10 +34,10 @@ pub enum RunAllError {
 }
 
 /// A tenant ready to run.
-struct PreparedTenant {
-    plugin: Plugin,
-    info: Arc<PluginInfo>,
-    spec: JobSpec,
+pub struct PreparedTenant {
+    pub plugin: Plugin,
+    pub info: Arc<PluginInfo>,
+    pub spec: JobSpec,
 }
 
 /// How one tenant's run ended.
@@ -190,8 +190,9 @@ fn outcome(
     }
 }
 
-/// Loads each distinct component once and resolves every tenant's configuration.
-async fn prepare_all(
+/// Loads each distinct component once and resolves every tenant's configuration, in
+/// the tenants file's order; `serve` reuses it.
+pub async fn prepare_all(
     runtime: &Runtime,
     tenants: &TenantsConfig,
     default_component: DefaultComponent<'_>,

@@ -130,6 +130,7 @@ impl PluginConfig {
 }
 
 /// Everything one job needs besides the plugin.
+#[derive(Clone)]
 pub struct JobSpec {
     pub tenant: Arc<str>,
     /// Properties every entity gets (`tag.AccountName` when the tenant asks for it).

@@ -207,6 +207,29 @@ pub trait Store: Send + Sync {
         status: Option<AlertStatus>,
     ) -> Result<Vec<AlertRecord>, StoreError>;
 
+    /// The relationships from or to an entity (current ones, tombstones when asked),
+    /// at most `limit`.
+    async fn relationships_of(
+        &self,
+        tenant: &str,
+        key: &str,
+        include_deleted: bool,
+        limit: u64,
+    ) -> Result<Vec<StoredObject>, StoreError>;
+
+    /// Current entities whose key, name, display name, email or username contains
+    /// `text` (case-insensitive), at most `limit`.
+    async fn search(
+        &self,
+        tenant: &str,
+        text: &str,
+        limit: u64,
+    ) -> Result<Vec<StoredObject>, StoreError>;
+
+    /// Current objects by kind and `_type`.
+    async fn type_counts(&self, tenant: &str)
+    -> Result<Vec<(ObjectKind, String, u64)>, StoreError>;
+
     /// One object by key (tombstones included).
     async fn object(&self, tenant: &str, key: &str) -> Result<Option<StoredObject>, StoreError>;
 }

@@ -1247,6 +1247,110 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn relationships_of(
+        &self,
+        tenant: &str,
+        key: &str,
+        include_deleted: bool,
+        limit: u64,
+    ) -> Result<Vec<StoredObject>, StoreError> {
+        let (tenant, key) = (tenant.to_owned(), key.to_owned());
+        self.read(move |conn| {
+            let sql = format!(
+                "SELECT {OBJECT_COLUMNS} FROM objects
+                 WHERE tenant = ?1 AND from_key = ?2 AND (?3 OR deleted = 0)
+                 UNION ALL
+                 SELECT {OBJECT_COLUMNS} FROM objects
+                 WHERE tenant = ?1 AND to_key = ?2 AND from_key <> ?2 AND (?3 OR deleted = 0)
+                 LIMIT ?4"
+            );
+            let mut stmt = conn.prepare(&sql).map_err(db)?;
+            let objects = stmt
+                .query_map(
+                    params![
+                        tenant,
+                        key,
+                        include_deleted,
+                        limit.min(i64::MAX as u64) as i64
+                    ],
+                    stored_from_row,
+                )
+                .map_err(db)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(db)?;
+            Ok(objects)
+        })
+        .await
+    }
+
+    async fn search(
+        &self,
+        tenant: &str,
+        text: &str,
+        limit: u64,
+    ) -> Result<Vec<StoredObject>, StoreError> {
+        let tenant = tenant.to_owned();
+        // LIKE with the user's text as a literal: %, _ and \ escaped.
+        let pattern = format!(
+            "%{}%",
+            text.replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        self.read(move |conn| {
+            let sql = format!(
+                "SELECT {OBJECT_COLUMNS} FROM objects
+                 WHERE tenant = ?1 AND kind = 'entity' AND deleted = 0 AND (
+                     key LIKE ?2 ESCAPE '\\'
+                     OR properties ->> '$.name' LIKE ?2 ESCAPE '\\'
+                     OR properties ->> '$.displayName' LIKE ?2 ESCAPE '\\'
+                     OR properties ->> '$.email' LIKE ?2 ESCAPE '\\'
+                     OR properties ->> '$.username' LIKE ?2 ESCAPE '\\')
+                 ORDER BY type, key LIMIT ?3"
+            );
+            let mut stmt = conn.prepare(&sql).map_err(db)?;
+            let objects = stmt
+                .query_map(
+                    params![tenant, pattern, limit.min(i64::MAX as u64) as i64],
+                    stored_from_row,
+                )
+                .map_err(db)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(db)?;
+            Ok(objects)
+        })
+        .await
+    }
+
+    async fn type_counts(
+        &self,
+        tenant: &str,
+    ) -> Result<Vec<(ObjectKind, String, u64)>, StoreError> {
+        let tenant = tenant.to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT kind, type, COUNT(*) FROM objects WHERE tenant = ?1 AND deleted = 0
+                     GROUP BY kind, type ORDER BY kind, type",
+                )
+                .map_err(db)?;
+            let counts = stmt
+                .query_map([tenant], |row| {
+                    let kind: String = row.get(0)?;
+                    Ok((
+                        ObjectKind::parse(&kind).unwrap_or(ObjectKind::Entity),
+                        row.get::<_, String>(1)?,
+                        row.get::<_, i64>(2)?.max(0) as u64,
+                    ))
+                })
+                .map_err(db)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(db)?;
+            Ok(counts)
+        })
+        .await
+    }
+
     async fn object(&self, tenant: &str, key: &str) -> Result<Option<StoredObject>, StoreError> {
         let tenant = tenant.to_owned();
         let key = key.to_owned();

@@ -601,3 +601,64 @@ async fn running_runs_are_abandoned_after_a_restart() {
         .await;
     assert!(matches!(late, Err(StoreError::RunNotRunning(_))));
 }
+
+#[tokio::test]
+async fn neighbours_search_and_type_counts_read_the_current_graph() {
+    let f = fixture().await;
+    f.persist(
+        vec![
+            user(U1, json!({"name": "Ada Lovelace", "email": "ada@x.io"})),
+            user(U2, json!({"name": "Alan_Turing", "email": "alan@x.io"})),
+            group(G1),
+            member(G1, U1),
+        ],
+        success(),
+    )
+    .await;
+    let edges = f
+        .store
+        .relationships_of("acme", U1, false, 10)
+        .await
+        .expect("edges");
+    assert_eq!(edges.len(), 1);
+    assert_eq!(edges[0].object.from_key.as_deref(), Some(G1));
+    let found = f
+        .store
+        .search("acme", "LOVELACE", 10)
+        .await
+        .expect("search");
+    assert_eq!(found.len(), 1, "case-insensitive on name");
+    assert_eq!(found[0].object.key, U1);
+    assert_eq!(
+        f.store
+            .search("acme", "alan@", 10)
+            .await
+            .expect("search")
+            .len(),
+        1
+    );
+    // `_` is a literal, not a LIKE wildcard.
+    assert_eq!(
+        f.store
+            .search("acme", "n_T", 10)
+            .await
+            .expect("search")
+            .len(),
+        1
+    );
+    assert_eq!(
+        f.store
+            .search("acme", "a_a", 10)
+            .await
+            .expect("search")
+            .len(),
+        0
+    );
+    let counts = f.store.type_counts("acme").await.expect("counts");
+    assert!(counts.contains(&(ObjectKind::Entity, "jumpcloud_user".into(), 2)));
+    assert!(counts.contains(&(
+        ObjectKind::Relationship,
+        "jumpcloud_group_has_user".into(),
+        1
+    )));
+}

@@ -1,0 +1,248 @@
+//! `serve`: every tenant of a tenants file on its polling interval (the scheduler),
+//! each run persisted to the store and its rules evaluated, and the JSON API (and the
+//! console) on one listener.
+
+pub mod api;
+pub mod state;
+
+use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use alert_rules::{RetryPolicy, Rule};
+use axum::Router;
+use graph_store::{Store, Trigger};
+use tokio::sync::watch;
+
+use crate::config::{ConfigError, TenantsConfig};
+use crate::monitor::scheduler::{RunResult, ScheduledTenant, Scheduler, TenantRunner};
+use crate::monitor::webhook::EgressTransport;
+use crate::monitor::{self, rules};
+use crate::run_all::{DefaultComponent, PreparedTenant, RunAllError, prepare_all};
+use crate::runtime::Runtime;
+use state::{AppState, LiveProgress};
+
+/// What `serve` was asked to do.
+pub struct ServeOptions {
+    pub tenants_file: PathBuf,
+    pub store_url: String,
+    /// Runs write their files under `OUTPUT/<tenant>/`.
+    pub output: PathBuf,
+    pub listen: SocketAddr,
+    /// The access token; required when `listen` is not a loopback address.
+    pub token: Option<String>,
+    /// How long runs in flight may go on after a stop signal.
+    pub grace: Duration,
+}
+
+/// Why `serve` did not start (or stopped).
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Bad input: exit status 2, nothing run.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Rules(String),
+    #[error(transparent)]
+    Prepare(#[from] RunAllError),
+    #[error(
+        "{0} is not a loopback address: serving it needs an access token (--token-file or INTEGRATION_HOST_TOKEN)"
+    )]
+    TokenRequired(SocketAddr),
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] graph_store::StoreError),
+}
+
+impl ServeError {
+    /// 2 for bad input, 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ServeError::Config(_)
+            | ServeError::Rules(_)
+            | ServeError::Prepare(_)
+            | ServeError::TokenRequired(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// A tenant as `serve` runs it.
+struct ServedTenant {
+    prepared: PreparedTenant,
+    rules: Arc<Vec<Rule>>,
+    transport: Arc<EgressTransport>,
+}
+
+/// Runs one tenant for the scheduler: the sandboxed run, persist, rules.
+struct ServeRunner {
+    store: Arc<dyn Store>,
+    tenants: HashMap<String, Arc<ServedTenant>>,
+    progress: Arc<LiveProgress>,
+}
+
+impl TenantRunner for ServeRunner {
+    fn run(
+        &self,
+        tenant: String,
+        trigger: Trigger,
+    ) -> Pin<Box<dyn Future<Output = RunResult> + Send + 'static>> {
+        let store = self.store.clone();
+        let served = self.tenants.get(&tenant).cloned();
+        let progress = self.progress.clone();
+        Box::pin(async move {
+            let served = served.ok_or_else(|| format!("tenant {tenant:?} is not served"))?;
+            progress.begin(&tenant);
+            let prepared = &served.prepared;
+            let result = monitor::run_and_persist(
+                &prepared.plugin,
+                &prepared.info,
+                prepared.spec.clone(),
+                &*store,
+                trigger,
+            )
+            .await;
+            progress.end(&tenant);
+            let monitored = result.map_err(|error| error.to_string())?;
+            // A rule that cannot be evaluated is recorded as such; the run stands.
+            if let Err(error) = rules::evaluate_after_run(
+                &*store,
+                &monitored.run,
+                &served.rules,
+                &*served.transport,
+                &RetryPolicy::default(),
+            )
+            .await
+            {
+                tracing::error!(tenant = %tenant, "rules not evaluated: {error}");
+            }
+            Ok(monitored.run)
+        })
+    }
+}
+
+/// Checks everything, then serves until `shutdown` resolves: the scheduler stops
+/// (runs in flight get `grace`), then the listener.
+pub async fn serve(
+    runtime: &Runtime,
+    options: ServeOptions,
+    default_component: DefaultComponent<'_>,
+    extra_routes: Option<Router>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    if !options.listen.ip().is_loopback() && options.token.is_none() {
+        return Err(ServeError::TokenRequired(options.listen));
+    }
+    let tenants = TenantsConfig::load(&options.tenants_file)?;
+    let mut rules_by_file: HashMap<PathBuf, Arc<Vec<Rule>>> = HashMap::new();
+    for tenant in &tenants.tenants {
+        if let Some(path) = &tenant.rules
+            && !rules_by_file.contains_key(path)
+        {
+            let loaded = rules::load(path).map_err(|e| ServeError::Rules(e.to_string()))?;
+            rules_by_file.insert(path.clone(), Arc::new(loaded));
+        }
+    }
+    let progress = Arc::new(LiveProgress::default());
+    let prepared = prepare_all(
+        runtime,
+        &tenants,
+        default_component,
+        &options.output,
+        progress.clone(),
+    )
+    .await?;
+    let store = graph_store::open(&options.store_url).await?;
+
+    let mut served = HashMap::new();
+    let mut scheduled = Vec::new();
+    for (config, prepared) in tenants.tenants.iter().zip(prepared) {
+        let rules = config
+            .rules
+            .as_ref()
+            .and_then(|path| rules_by_file.get(path).cloned())
+            .unwrap_or_default();
+        let transport = Arc::new(EgressTransport::for_rules(&rules));
+        served.insert(
+            config.tenant.clone(),
+            Arc::new(ServedTenant {
+                prepared,
+                rules,
+                transport,
+            }),
+        );
+        scheduled.push(ScheduledTenant {
+            settings: config.monitoring.clone(),
+        });
+    }
+    let names: BTreeSet<String> = served.keys().cloned().collect();
+    let runner = Arc::new(ServeRunner {
+        store: store.clone(),
+        tenants: served,
+        progress: progress.clone(),
+    });
+    let scheduler = Scheduler::new(
+        store.clone(),
+        scheduled,
+        runner,
+        tenants.max_concurrent_tenants,
+    )
+    .with_grace(options.grace);
+    let state = Arc::new(AppState::new(
+        store.clone(),
+        scheduler.handle(),
+        names.clone(),
+        progress,
+    ));
+    let mut app = api::router(state);
+    if let Some(extra) = extra_routes {
+        app = app.merge(extra);
+    }
+
+    let listener = tokio::net::TcpListener::bind(options.listen)
+        .await
+        .map_err(|source| ServeError::Listen {
+            address: options.listen,
+            source,
+        })?;
+    let address = listener.local_addr().map_err(|source| ServeError::Listen {
+        address: options.listen,
+        source,
+    })?;
+    println!(
+        "serving {} tenant(s) from {}; store {}; API and console at http://{address}/",
+        names.len(),
+        options.tenants_file.display(),
+        store.location()
+    );
+
+    let (stop, stopped) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        tracing::info!("stop requested");
+        stop.send_replace(true);
+    });
+    let mut server_stopped = stopped.clone();
+    let server = tokio::spawn(async move {
+        let result = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = server_stopped.wait_for(|stop| *stop).await;
+            })
+            .await;
+        if let Err(error) = result {
+            tracing::error!("the HTTP server failed: {error}");
+        }
+    });
+    let scheduled = scheduler.run(stopped).await;
+    let _ = server.await;
+    scheduled?;
+    Ok(())
+}

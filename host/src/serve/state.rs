@@ -1,0 +1,139 @@
+//! What the HTTP handlers share: the store, the scheduler, live progress, and the
+//! J1QL graphs of tenants, loaded once per persisted run.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+use graph_store::{RunId, Store, StoreError};
+
+use crate::monitor::scheduler::SchedulerHandle;
+use crate::services::ProgressSink;
+
+/// Done and total (when known) of one step.
+type StepProgress = (u64, Option<u64>);
+
+/// Progress of the runs in flight, by tenant and step, for the console.
+#[derive(Default)]
+pub struct LiveProgress {
+    runs: Mutex<HashMap<String, BTreeMap<String, StepProgress>>>,
+}
+
+impl LiveProgress {
+    /// Forgets the tenant's previous run.
+    pub fn begin(&self, tenant: &str) {
+        if let Ok(mut runs) = self.runs.lock() {
+            runs.insert(tenant.to_owned(), BTreeMap::new());
+        }
+    }
+
+    pub fn end(&self, tenant: &str) {
+        if let Ok(mut runs) = self.runs.lock() {
+            runs.remove(tenant);
+        }
+    }
+
+    /// Steps of the tenant's run in flight: `(step, done, total)`.
+    pub fn snapshot(&self, tenant: &str) -> Option<Vec<(String, u64, Option<u64>)>> {
+        let runs = self.runs.lock().ok()?;
+        runs.get(tenant).map(|steps| {
+            steps
+                .iter()
+                .map(|(step, (done, total))| (step.clone(), *done, *total))
+                .collect()
+        })
+    }
+}
+
+impl ProgressSink for LiveProgress {
+    fn report(&self, tenant: &str, step: &str, done: u64, total: Option<u64>) {
+        if let Ok(mut runs) = self.runs.lock()
+            && let Some(steps) = runs.get_mut(tenant)
+        {
+            steps.insert(step.to_owned(), (done, total));
+        }
+    }
+}
+
+/// A tenant's graph for queries, and the run it reflects.
+struct CachedGraph {
+    run: Option<RunId>,
+    graph: Arc<j1ql::Graph>,
+}
+
+/// Shared by every handler.
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub scheduler: SchedulerHandle,
+    /// The tenants this `serve` runs (triggers for others are refused).
+    pub tenants: BTreeSet<String>,
+    pub progress: Arc<LiveProgress>,
+    graphs: Mutex<HashMap<String, CachedGraph>>,
+    /// One load at a time per process: a 100k-user graph takes a while to build.
+    loading: tokio::sync::Mutex<()>,
+}
+
+impl AppState {
+    pub fn new(
+        store: Arc<dyn Store>,
+        scheduler: SchedulerHandle,
+        tenants: BTreeSet<String>,
+        progress: Arc<LiveProgress>,
+    ) -> AppState {
+        AppState {
+            store,
+            scheduler,
+            tenants,
+            progress,
+            graphs: Mutex::new(HashMap::new()),
+            loading: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The tenant's graph as of its newest persisted run: from the cache when that run
+    /// is the one cached, else loaded from the store.
+    pub async fn graph(&self, tenant: &str) -> Result<Arc<j1ql::Graph>, StoreError> {
+        let state = self.store.tenant(tenant).await?;
+        let newest = state
+            .last_run
+            .as_ref()
+            .filter(|run| run.persisted)
+            .map(|run| run.id);
+        // The last run may be in flight or failed: the newest persisted one counts.
+        let newest = match newest {
+            Some(run) => Some(run),
+            None => self
+                .store
+                .runs(tenant, 20)
+                .await?
+                .into_iter()
+                .find(|run| run.persisted)
+                .map(|run| run.id),
+        };
+        if let Some(graph) = self.cached(tenant, newest) {
+            return Ok(graph);
+        }
+        let _one_at_a_time = self.loading.lock().await;
+        if let Some(graph) = self.cached(tenant, newest) {
+            return Ok(graph);
+        }
+        let graph = Arc::new(crate::monitor::rules::load_graph(&*self.store, tenant).await?);
+        if let Ok(mut graphs) = self.graphs.lock() {
+            graphs.insert(
+                tenant.to_owned(),
+                CachedGraph {
+                    run: newest,
+                    graph: graph.clone(),
+                },
+            );
+        }
+        Ok(graph)
+    }
+
+    fn cached(&self, tenant: &str, run: Option<RunId>) -> Option<Arc<j1ql::Graph>> {
+        let graphs = self.graphs.lock().ok()?;
+        graphs
+            .get(tenant)
+            .filter(|cached| cached.run == run)
+            .map(|cached| cached.graph.clone())
+    }
+}
