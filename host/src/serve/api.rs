@@ -337,15 +337,19 @@ async fn query(
         now_ms: graph_store::now_ms(),
     };
     let text = request.query.clone();
-    // Evaluation is CPU work: off the async threads.
-    let result = tokio::task::spawn_blocking(move || parsed.execute(&graph, &options))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?
-        .map_err(|e| query_error(&text, &e))?;
-    let mut answer = result.to_j1_json();
-    if let Value::Object(map) = &mut answer {
-        map.insert("total".into(), result.total().into());
-    }
+    // Evaluation and rendering are CPU work: off the async threads.
+    let answer = tokio::task::spawn_blocking(move || {
+        parsed.execute(&graph, &options).map(|result| {
+            let mut answer = result.to_j1_json();
+            if let Value::Object(map) = &mut answer {
+                map.insert("total".into(), result.total().into());
+            }
+            answer
+        })
+    })
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?
+    .map_err(|e| query_error(&text, &e))?;
     Ok(Json(answer))
 }
 
