@@ -46,18 +46,6 @@ impl<'g> EntityRow<'g> {
     }
 }
 
-impl std::fmt::Debug for EntityRow<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("EntityRow").field(&self.id()).finish()
-    }
-}
-
-impl PartialEq for EntityRow<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        std::ptr::eq(self.g, other.g) && self.e == other.e
-    }
-}
-
 /// One relationship of a TREE result; like [`EntityRow`], a view into the graph.
 #[derive(Clone, Copy)]
 pub struct EdgeRow<'g> {
@@ -103,17 +91,26 @@ impl<'g> EdgeRow<'g> {
     }
 }
 
-impl std::fmt::Debug for EdgeRow<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("EdgeRow").field(&self.id()).finish()
-    }
+/// Rows show their id when debugged, and are equal when they are the same object of the
+/// same graph.
+macro_rules! view_impls {
+    ($row:ident, $index:ident) => {
+        impl std::fmt::Debug for $row<'_> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_tuple(stringify!($row)).field(&self.id()).finish()
+            }
+        }
+
+        impl PartialEq for $row<'_> {
+            fn eq(&self, other: &Self) -> bool {
+                std::ptr::eq(self.g, other.g) && self.$index == other.$index
+            }
+        }
+    };
 }
 
-impl PartialEq for EdgeRow<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        std::ptr::eq(self.g, other.g) && self.r == other.r
-    }
-}
+view_impls!(EntityRow, e);
+view_impls!(EdgeRow, r);
 
 /// What a query returns, in one of J1's three shapes. Entity and edge rows borrow the
 /// graph; [`QueryResult::to_j1_json`] gives an owned form.
