@@ -4,6 +4,7 @@
 //! Keywords are not tokens of their own: J1QL keywords are case-insensitive words, and
 //! the parser decides by position whether `count` or `to` is a keyword or a name.
 
+use crate::ast::Op;
 use crate::error::{ErrorKind, QueryError};
 use std::ops::Range;
 
@@ -22,18 +23,8 @@ pub(crate) enum Tok {
     Bracketed(String),
     /// The text inside `date(...)`.
     Date(String),
-    Eq,
-    Ne,
-    Lt,
-    Gt,
-    Le,
-    Ge,
-    Contains,
-    StartsWith,
-    EndsWith,
-    NotContains,
-    NotStartsWith,
-    NotEndsWith,
+    /// A comparison operator: `=`, `!=`, `<`, ..., `!$=`.
+    Cmp(Op),
     ArrowOut,
     ArrowIn,
     Bang,
@@ -72,18 +63,7 @@ impl Tok {
 
     pub(crate) fn symbol(&self) -> &'static str {
         match self {
-            Tok::Eq => "=",
-            Tok::Ne => "!=",
-            Tok::Lt => "<",
-            Tok::Gt => ">",
-            Tok::Le => "<=",
-            Tok::Ge => ">=",
-            Tok::Contains => "~=",
-            Tok::StartsWith => "^=",
-            Tok::EndsWith => "$=",
-            Tok::NotContains => "!~=",
-            Tok::NotStartsWith => "!^=",
-            Tok::NotEndsWith => "!$=",
+            Tok::Cmp(op) => op.symbol(),
             Tok::ArrowOut => ">>",
             Tok::ArrowIn => "<<",
             Tok::Bang => "!",
@@ -232,21 +212,21 @@ impl Lexer<'_> {
         let r = self.rest();
         let two = |s: &str| r.starts_with(s);
         Some(match c {
-            '=' => (Tok::Eq, 1),
-            '!' if two("!=") => (Tok::Ne, 2),
-            '!' if two("!~=") => (Tok::NotContains, 3),
-            '!' if two("!^=") => (Tok::NotStartsWith, 3),
-            '!' if two("!$=") => (Tok::NotEndsWith, 3),
+            '=' => (Tok::Cmp(Op::Eq), 1),
+            '!' if two("!=") => (Tok::Cmp(Op::Ne), 2),
+            '!' if two("!~=") => (Tok::Cmp(Op::NotContains), 3),
+            '!' if two("!^=") => (Tok::Cmp(Op::NotStartsWith), 3),
+            '!' if two("!$=") => (Tok::Cmp(Op::NotEndsWith), 3),
             '!' => (Tok::Bang, 1),
             '<' if two("<<") => (Tok::ArrowIn, 2),
-            '<' if two("<=") => (Tok::Le, 2),
-            '<' => (Tok::Lt, 1),
+            '<' if two("<=") => (Tok::Cmp(Op::Le), 2),
+            '<' => (Tok::Cmp(Op::Lt), 1),
             '>' if two(">>") => (Tok::ArrowOut, 2),
-            '>' if two(">=") => (Tok::Ge, 2),
-            '>' => (Tok::Gt, 1),
-            '~' if two("~=") => (Tok::Contains, 2),
-            '^' if two("^=") => (Tok::StartsWith, 2),
-            '$' if two("$=") => (Tok::EndsWith, 2),
+            '>' if two(">=") => (Tok::Cmp(Op::Ge), 2),
+            '>' => (Tok::Cmp(Op::Gt), 1),
+            '~' if two("~=") => (Tok::Cmp(Op::Contains), 2),
+            '^' if two("^=") => (Tok::Cmp(Op::StartsWith), 2),
+            '$' if two("$=") => (Tok::Cmp(Op::EndsWith), 2),
             '(' => (Tok::LParen, 1),
             ')' => (Tok::RParen, 1),
             '|' => (Tok::Pipe, 1),
@@ -381,12 +361,12 @@ mod tests {
             toks("a!~=/* c */'x' >> << >= !$= !"),
             vec![
                 Tok::Word("a".into()),
-                Tok::NotContains,
+                Tok::Cmp(Op::NotContains),
                 Tok::Str("x".into()),
                 Tok::ArrowOut,
                 Tok::ArrowIn,
-                Tok::Ge,
-                Tok::NotEndsWith,
+                Tok::Cmp(Op::Ge),
+                Tok::Cmp(Op::NotEndsWith),
                 Tok::Bang,
                 Tok::Eof
             ]

@@ -141,9 +141,7 @@ impl Query {
         graph: &'g Graph,
         opts: &ExecOptions,
     ) -> Result<QueryResult<'g>, QueryError> {
-        let mut ctx = exec::Ctx::new(graph, self, opts.now_ms, opts.include_deleted);
-        let mut planned = exec::Planned::new(&mut ctx);
-        result::shape(self, &mut ctx, &mut planned, self.effective_limit(opts))
+        self.run(graph, opts, false)
     }
 
     /// Runs the query by the naive reference strategy (every entity tested for the FIND
@@ -155,13 +153,22 @@ impl Query {
         graph: &'g Graph,
         opts: &ExecOptions,
     ) -> Result<QueryResult<'g>, QueryError> {
+        self.run(graph, opts, true)
+    }
+
+    fn run<'g>(
+        &self,
+        graph: &'g Graph,
+        opts: &ExecOptions,
+        naive: bool,
+    ) -> Result<QueryResult<'g>, QueryError> {
         let mut ctx = exec::Ctx::new(graph, self, opts.now_ms, opts.include_deleted);
-        result::shape(
-            self,
-            &mut ctx,
-            &mut exec::Naive::new(),
-            self.effective_limit(opts),
-        )
+        let mut paths: Box<dyn exec::Paths> = if naive {
+            Box::new(exec::Naive::new())
+        } else {
+            Box::new(exec::Planned::new(&mut ctx))
+        };
+        result::shape(self, &mut ctx, paths.as_mut(), self.effective_limit(opts))
     }
 
     /// The plan [`Query::execute`] would follow: for each traversal node, its estimated

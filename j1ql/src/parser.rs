@@ -36,6 +36,11 @@ struct Parser<'a> {
 
 type PResult<T> = Result<T, QueryError>;
 
+/// Parses one comparison of a condition (WITH or WHERE).
+type CmpParser<P, C> = fn(&mut P) -> PResult<C>;
+/// Parses one operand of AND or OR, given the comparison parser.
+type PartParser<P, C> = fn(&mut P, CmpParser<P, C>) -> PResult<Cond<C>>;
+
 fn is_reserved(w: &str) -> bool {
     RESERVED.iter().any(|r| r.eq_ignore_ascii_case(w))
 }
@@ -84,6 +89,19 @@ impl<'a> Parser<'a> {
         } else {
             self.expect_note(&format!("`{kw}`"));
             false
+        }
+    }
+
+    /// `kw` followed by what `then` parses, if `kw` is next.
+    fn clause<T>(
+        &mut self,
+        kw: &str,
+        then: impl FnOnce(&mut Self) -> PResult<T>,
+    ) -> PResult<Option<T>> {
+        if self.eat_kw(kw) {
+            then(self).map(Some)
+        } else {
+            Ok(None)
         }
     }
 
@@ -179,16 +197,8 @@ impl<'a> Parser<'a> {
                 break;
             }
         }
-        let where_clause = if self.eat_kw("WHERE") {
-            Some(self.cond(Self::where_cmp)?)
-        } else {
-            None
-        };
-        let ret = if self.eat_kw("RETURN") {
-            Some(self.ret()?)
-        } else {
-            None
-        };
+        let where_clause = self.clause("WHERE", |p| p.cond(Self::where_cmp))?;
+        let ret = self.clause("RETURN", |p| p.ret())?;
         let mut order_by = Vec::new();
         let order = self.peek_kw("ORDER");
         if order {
@@ -205,16 +215,8 @@ impl<'a> Parser<'a> {
                 }
             }
         }
-        let skip = if self.eat_kw("SKIP") {
-            Some(self.count()?)
-        } else {
-            None
-        };
-        let limit = if self.eat_kw("LIMIT") {
-            Some(self.count()?)
-        } else {
-            None
-        };
+        let skip = self.clause("SKIP", |p| p.count())?;
+        let limit = self.clause("LIMIT", |p| p.count())?;
         if *self.peek() != Tok::Eof {
             return Err(self.unexpected(&["the end of the query"]));
         }
@@ -263,16 +265,8 @@ impl<'a> Parser<'a> {
 
     fn node(&mut self) -> PResult<Node> {
         let selector = self.selector()?;
-        let filter = if self.eat_kw("WITH") {
-            Some(self.cond(Self::with_cmp)?)
-        } else {
-            None
-        };
-        let alias = if self.eat_kw("AS") {
-            Some(self.ident("an alias")?)
-        } else {
-            None
-        };
+        let filter = self.clause("WITH", |p| p.cond(Self::with_cmp))?;
+        let alias = self.clause("AS", |p| p.ident("an alias"))?;
         if alias.is_some() && self.peek_kw("WITH") {
             let span = self.span();
             return Err(self
@@ -348,11 +342,7 @@ impl<'a> Parser<'a> {
         } else {
             Direction::Both
         };
-        let alias = if self.eat_kw("AS") {
-            Some(self.ident("an alias")?)
-        } else {
-            None
-        };
+        let alias = self.clause("AS", |p| p.ident("an alias"))?;
         let target = self.node()?;
         Ok(Hop {
             negated,
@@ -366,26 +356,29 @@ impl<'a> Parser<'a> {
 
     /// `cond`: OR of ANDs of atoms; AND binds tighter than OR.
     fn cond<C>(&mut self, cmp: fn(&mut Self) -> PResult<C>) -> PResult<Cond<C>> {
-        let mut ors = vec![self.and(cmp)?];
-        while self.eat_kw("OR") {
-            ors.push(self.and(cmp)?);
-        }
-        Ok(if ors.len() == 1 {
-            ors.remove(0)
-        } else {
-            Cond::Or(ors)
-        })
+        self.joined("OR", Cond::Or, Self::and, cmp)
     }
 
     fn and<C>(&mut self, cmp: fn(&mut Self) -> PResult<C>) -> PResult<Cond<C>> {
-        let mut ands = vec![self.atom(cmp)?];
-        while self.eat_kw("AND") {
-            ands.push(self.atom(cmp)?);
+        self.joined("AND", Cond::And, Self::atom, cmp)
+    }
+
+    /// `part (kw part)*`, one part standing for itself.
+    fn joined<C>(
+        &mut self,
+        kw: &str,
+        join: fn(Vec<Cond<C>>) -> Cond<C>,
+        part: PartParser<Self, C>,
+        cmp: CmpParser<Self, C>,
+    ) -> PResult<Cond<C>> {
+        let mut parts = vec![part(self, cmp)?];
+        while self.eat_kw(kw) {
+            parts.push(part(self, cmp)?);
         }
-        Ok(if ands.len() == 1 {
-            ands.remove(0)
+        Ok(if parts.len() == 1 {
+            parts.remove(0)
         } else {
-            Cond::And(ands)
+            join(parts)
         })
     }
 
@@ -435,25 +428,13 @@ impl<'a> Parser<'a> {
     }
 
     fn op(&mut self) -> PResult<(Op, Span)> {
-        let op = match self.peek() {
-            Tok::Eq => Op::Eq,
-            Tok::Ne => Op::Ne,
-            Tok::Lt => Op::Lt,
-            Tok::Gt => Op::Gt,
-            Tok::Le => Op::Le,
-            Tok::Ge => Op::Ge,
-            Tok::Contains => Op::Contains,
-            Tok::StartsWith => Op::StartsWith,
-            Tok::EndsWith => Op::EndsWith,
-            Tok::NotContains => Op::NotContains,
-            Tok::NotStartsWith => Op::NotStartsWith,
-            Tok::NotEndsWith => Op::NotEndsWith,
+        match *self.peek() {
+            Tok::Cmp(op) => Ok((op, self.bump().span)),
             _ => {
-                return Err(self
-                    .unexpected(&["a comparison operator (= != < > <= >= ~= ^= $= !~= !^= !$=)"]));
+                Err(self
+                    .unexpected(&["a comparison operator (= != < > <= >= ~= ^= $= !~= !^= !$=)"]))
             }
-        };
-        Ok((op, self.bump().span))
+        }
     }
 
     fn with_cmp(&mut self) -> PResult<WithCmp> {

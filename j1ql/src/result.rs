@@ -35,11 +35,6 @@ impl<'g> EntityRow<'g> {
         entity_parts(self.g, self.e).0
     }
 
-    /// Every property whose name does not start with `_`.
-    pub fn properties(&self) -> Map<String, Value> {
-        entity_parts(self.g, self.e).1
-    }
-
     pub fn to_json(&self) -> Value {
         let (entity, properties) = entity_parts(self.g, self.e);
         json!({"id": self.id(), "entity": entity, "properties": properties})
@@ -75,10 +70,6 @@ impl<'g> EdgeRow<'g> {
         edge_parts(self.g, self.r).0
     }
 
-    pub fn properties(&self) -> Map<String, Value> {
-        edge_parts(self.g, self.r).1
-    }
-
     pub fn to_json(&self) -> Value {
         let (relationship, properties) = edge_parts(self.g, self.r);
         json!({
@@ -94,7 +85,14 @@ impl<'g> EdgeRow<'g> {
 /// Rows show their id when debugged, and are equal when they are the same object of the
 /// same graph.
 macro_rules! view_impls {
-    ($row:ident, $index:ident) => {
+    ($row:ident, $index:ident, $parts:ident) => {
+        impl $row<'_> {
+            /// Every property whose name does not start with `_`.
+            pub fn properties(&self) -> Map<String, Value> {
+                $parts(self.g, self.$index).1
+            }
+        }
+
         impl std::fmt::Debug for $row<'_> {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.debug_tuple(stringify!($row)).field(&self.id()).finish()
@@ -109,8 +107,8 @@ macro_rules! view_impls {
     };
 }
 
-view_impls!(EntityRow, e);
-view_impls!(EdgeRow, r);
+view_impls!(EntityRow, e, entity_parts);
+view_impls!(EdgeRow, r, edge_parts);
 
 /// What a query returns, in one of J1's three shapes. Entity and edge rows borrow the
 /// graph; [`QueryResult::to_j1_json`] gives an owned form.
@@ -577,6 +575,15 @@ fn finish_table<'g>(
 /// A row with its sort keys and the start entities it came from.
 type KeyedRow = (Vec<Value>, Map<String, Value>, Vec<Ent>);
 
+/// What shaping a result needs: the query, its compiled context, where paths come from,
+/// and the effective LIMIT.
+struct Shape<'a, 'g, 'q> {
+    q: &'a Query,
+    ctx: &'a mut Ctx<'g, 'q>,
+    paths: &'a mut dyn Paths,
+    limit: usize,
+}
+
 /// Turns the paths of `q` into its result.
 pub(crate) fn shape<'g>(
     q: &Query,
@@ -584,160 +591,28 @@ pub(crate) fn shape<'g>(
     paths: &mut dyn Paths,
     limit: usize,
 ) -> Result<QueryResult<'g>, QueryError> {
+    let s = Shape {
+        q,
+        ctx,
+        paths,
+        limit,
+    };
     match &q.output {
-        Output::Entities(nodes) => entities(q, ctx, paths, nodes, limit),
+        Output::Entities(nodes) => s.entities(nodes),
         Output::Table {
             cols,
             aggregated: false,
-        } => table(q, ctx, paths, cols, limit),
+        } => s.table(cols),
         Output::Table {
             cols,
             aggregated: true,
-        } => grouped(q, ctx, paths, cols, limit),
-        Output::Tree => tree(q, ctx, paths, limit),
+        } => s.grouped(cols),
+        Output::Tree => s.tree(),
     }
 }
 
 fn desc(q: &Query) -> Vec<bool> {
     q.order.iter().map(|o| o.1).collect()
-}
-
-/// Distinct entities of `nodes`, in node order then graph order, sorted by ORDER BY.
-fn entities<'g>(
-    q: &Query,
-    ctx: &mut Ctx<'g, '_>,
-    paths: &mut dyn Paths,
-    nodes: &[usize],
-    limit: usize,
-) -> Result<QueryResult<'g>, QueryError> {
-    let g = ctx.g;
-    let n = g.entity_count();
-    let mut seen = vec![false; n];
-    let mut ents = Vec::new();
-    if ctx.where_.is_none() {
-        // Every entity of a node's exact set is on some complete path.
-        for &node in nodes {
-            for e in paths.node_set(ctx, node)? {
-                if !std::mem::replace(&mut seen[e as usize], true) {
-                    ents.push(e);
-                }
-            }
-        }
-    } else {
-        let mut per: Vec<Vec<bool>> = nodes.iter().map(|_| vec![false; n]).collect();
-        paths.for_each(ctx, &mut |ctx, ns, rs| {
-            if ctx.where_ok(ns, rs) {
-                for (k, &node) in nodes.iter().enumerate() {
-                    per[k][ns[node] as usize] = true;
-                }
-            }
-            false
-        })?;
-        for bits in per {
-            for (e, hit) in bits.into_iter().enumerate() {
-                if hit && !std::mem::replace(&mut seen[e], true) {
-                    ents.push(e as Ent);
-                }
-            }
-        }
-    }
-    if !q.order.is_empty() {
-        let props: Vec<Option<Sym>> = q
-            .order
-            .iter()
-            .map(|(o, _)| match o {
-                OrderBy::EntityProp(p) => g.sym(p),
-                _ => None,
-            })
-            .collect();
-        let mut keyed: Vec<(Vec<Value>, Ent)> = ents
-            .into_iter()
-            .map(|e| {
-                (
-                    props
-                        .iter()
-                        .map(|p| pv_json(g, p.and_then(|p| g.entity_prop(e, p))))
-                        .collect(),
-                    e,
-                )
-            })
-            .collect();
-        let desc = desc(q);
-        keyed.sort_by(|a, b| cmp_keys(&a.0, &b.0, &desc));
-        ents = keyed.into_iter().map(|k| k.1).collect();
-    }
-    Ok(QueryResult::Entities(
-        ents.into_iter()
-            .skip(q.skip)
-            .take(limit)
-            .map(|e| EntityRow { g, e })
-            .collect(),
-    ))
-}
-
-/// One row per path (deduplicated with UNIQUE).
-fn table<'g>(
-    q: &Query,
-    ctx: &mut Ctx<'g, '_>,
-    paths: &mut dyn Paths,
-    cols: &[Col],
-    limit: usize,
-) -> Result<QueryResult<'g>, QueryError> {
-    let g = ctx.g;
-    let prop_sym = |p: &str| g.sym(p);
-    let syms: Vec<Option<Sym>> = cols
-        .iter()
-        .map(|c| match &c.expr {
-            ColExpr::Prop(_, p) => prop_sym(p),
-            _ => None,
-        })
-        .collect();
-    let order_syms: Vec<Option<Sym>> = q
-        .order
-        .iter()
-        .map(|(o, _)| match o {
-            OrderBy::PathProp(_, p) => prop_sym(p),
-            _ => None,
-        })
-        .collect();
-    // Without ORDER BY or UNIQUE the first rows are final: stop at SKIP + LIMIT.
-    let cap = (q.order.is_empty() && !q.unique).then_some(q.skip.saturating_add(limit));
-    let mut rows: Vec<KeyedRow> = Vec::new();
-    let mut uniq: HashMap<String, usize> = HashMap::new();
-    let mut overflow = false;
-    paths.for_each(ctx, &mut |ctx, ns, rs| {
-        if !ctx.where_ok(ns, rs) {
-            return false;
-        }
-        let row = row_of(ctx, cols, &syms, ns, rs);
-        if q.unique {
-            let text = Value::Object(row.clone()).to_string();
-            if let Some(&i) = uniq.get(&text) {
-                if !rows[i].2.contains(&ns[0]) {
-                    rows[i].2.push(ns[0]);
-                }
-                return false;
-            }
-            uniq.insert(text, rows.len());
-        }
-        let keys = q
-            .order
-            .iter()
-            .zip(&order_syms)
-            .map(|((o, _), &sym)| match o {
-                OrderBy::Col(i) => row.get(&cols[*i].name).cloned().unwrap_or(Value::Null),
-                OrderBy::PathProp(b, _) => pv_json(ctx.g, ctx.bind_prop(ns, rs, *b, sym)),
-                OrderBy::EntityProp(_) => Value::Null,
-            })
-            .collect();
-        rows.push((keys, row, vec![ns[0]]));
-        overflow = rows.len() > MAX_ROWS;
-        overflow || cap.is_some_and(|c| rows.len() >= c)
-    })?;
-    if overflow {
-        return Err(too_broad());
-    }
-    Ok(finish_table(g, cols, rows, &desc(q), q.skip, limit))
 }
 
 struct Group {
@@ -747,192 +622,317 @@ struct Group {
     starts: Vec<Ent>,
 }
 
-/// One row per distinct tuple of grouping values (one row in all when every item is
-/// an aggregate), in order of first appearance.
-fn grouped<'g>(
-    q: &Query,
-    ctx: &mut Ctx<'g, '_>,
-    paths: &mut dyn Paths,
-    cols: &[Col],
-    limit: usize,
-) -> Result<QueryResult<'g>, QueryError> {
-    let g = ctx.g;
-    let syms: Vec<Option<Sym>> = cols
-        .iter()
-        .map(|c| match &c.expr {
-            ColExpr::Prop(_, p) | ColExpr::Agg(_, _, Some(p)) => g.sym(p),
-            _ => None,
-        })
-        .collect();
-    let is_agg = |c: &Col| matches!(c.expr, ColExpr::Agg(..));
-    let key_cols: Vec<usize> = (0..cols.len()).filter(|&i| !is_agg(&cols[i])).collect();
-    let agg_binds: Vec<Bind> = cols
-        .iter()
-        .filter_map(|c| match c.expr {
-            ColExpr::Agg(_, b, _) => Some(b),
-            _ => None,
-        })
-        .collect();
-    let mut key_binds: Vec<Bind> = Vec::new();
-    for &c in &key_cols {
-        if let ColExpr::Prop(b, _) = cols[c].expr
-            && !key_binds.contains(&b)
-        {
-            key_binds.push(b);
-        }
+impl<'a, 'g, 'q> Shape<'a, 'g, 'q> {
+    fn parts(self) -> (&'a Query, &'a mut Ctx<'g, 'q>, &'a mut dyn Paths, usize) {
+        (self.q, self.ctx, self.paths, self.limit)
     }
-    let new_group = |key: Vec<Value>| Group {
-        key,
-        objs: agg_binds.iter().map(|_| Vec::new()).collect(),
-        starts: Vec::new(),
-    };
-    let mut groups: Vec<Group> = Vec::new();
-    if key_cols.is_empty() {
-        // All aggregates: one row over the whole traversal, even an empty one.
-        groups.push(new_group(Vec::new()));
-    }
-    // A group is decided by the objects its key columns read: their values are looked
-    // up once per distinct tuple of objects, not once per path. One object (the common
-    // `RETURN g.name, count(u)`) indexes a dense table.
-    let dense_len = match key_binds.as_slice() {
-        [Bind::Node(_)] => g.entity_count(),
-        [Bind::Rel(_)] => g.relationship_count(),
-        _ => 0,
-    };
-    let mut dense: Vec<u32> = vec![u32::MAX; dense_len];
-    // `count(u)` of the FIND alias collects the start entities already.
-    let starts_are_objs = agg_binds.iter().position(|&b| b == Bind::Node(0));
-    let mut by_objs: HashMap<Vec<u32>, usize> = HashMap::new();
-    let mut by_atoms: HashMap<Vec<Atom>, usize> = HashMap::new();
-    let mut objs_key: Vec<u32> = Vec::with_capacity(key_binds.len());
-    paths.for_each(ctx, &mut |ctx, ns, rs| {
-        if !ctx.where_ok(ns, rs) {
-            return false;
-        }
-        let gi = if key_cols.is_empty() {
-            0
-        } else {
-            objs_key.clear();
-            objs_key.extend(key_binds.iter().map(|&b| bound(b, ns, rs)));
-            let known = match dense.get(objs_key[0] as usize) {
-                Some(&gi) if dense_len > 0 => (gi != u32::MAX).then_some(gi as usize),
-                _ => by_objs.get(objs_key.as_slice()).copied(),
-            };
-            match known {
-                Some(gi) => gi,
-                None => {
-                    let value = |c: usize| match &cols[c].expr {
-                        ColExpr::Prop(b, _) => ctx.bind_prop(ns, rs, *b, syms[c]),
-                        _ => None,
-                    };
-                    let atoms: Vec<Atom> =
-                        key_cols.iter().map(|&c| atom(value(c), ctx.g)).collect();
-                    let gi = *by_atoms.entry(atoms).or_insert_with(|| {
-                        groups.push(new_group(
-                            key_cols.iter().map(|&c| pv_json(ctx.g, value(c))).collect(),
-                        ));
-                        groups.len() - 1
-                    });
-                    if dense_len > 0 {
-                        dense[objs_key[0] as usize] = gi as u32;
-                    } else {
-                        by_objs.insert(objs_key.clone(), gi);
+
+    /// Distinct entities of `nodes`, in node order then graph order, sorted by ORDER BY.
+    fn entities(self, nodes: &[usize]) -> Result<QueryResult<'g>, QueryError> {
+        let (q, ctx, paths, limit) = self.parts();
+        let g = ctx.g;
+        let n = g.entity_count();
+        let mut seen = vec![false; n];
+        let mut ents = Vec::new();
+        if ctx.where_.is_none() {
+            // Every entity of a node's exact set is on some complete path.
+            for &node in nodes {
+                for e in paths.node_set(ctx, node)? {
+                    if !std::mem::replace(&mut seen[e as usize], true) {
+                        ents.push(e);
                     }
-                    gi
                 }
             }
-        };
-        let group = &mut groups[gi];
-        for (k, &b) in agg_binds.iter().enumerate() {
-            group.objs[k].push(bound(b, ns, rs));
+        } else {
+            let mut per: Vec<Vec<bool>> = nodes.iter().map(|_| vec![false; n]).collect();
+            paths.for_each(ctx, &mut |ctx, ns, rs| {
+                if ctx.where_ok(ns, rs) {
+                    for (k, &node) in nodes.iter().enumerate() {
+                        per[k][ns[node] as usize] = true;
+                    }
+                }
+                false
+            })?;
+            for bits in per {
+                for (e, hit) in bits.into_iter().enumerate() {
+                    if hit && !std::mem::replace(&mut seen[e], true) {
+                        ents.push(e as Ent);
+                    }
+                }
+            }
         }
-        if starts_are_objs.is_none() {
-            group.starts.push(ns[0]);
+        if !q.order.is_empty() {
+            let props: Vec<Option<Sym>> = q
+                .order
+                .iter()
+                .map(|(o, _)| match o {
+                    OrderBy::EntityProp(p) => g.sym(p),
+                    _ => None,
+                })
+                .collect();
+            let mut keyed: Vec<(Vec<Value>, Ent)> = ents
+                .into_iter()
+                .map(|e| {
+                    (
+                        props
+                            .iter()
+                            .map(|p| pv_json(g, p.and_then(|p| g.entity_prop(e, p))))
+                            .collect(),
+                        e,
+                    )
+                })
+                .collect();
+            let desc = desc(q);
+            keyed.sort_by(|a, b| cmp_keys(&a.0, &b.0, &desc));
+            ents = keyed.into_iter().map(|k| k.1).collect();
         }
-        false
-    })?;
-    let mut rows: Vec<KeyedRow> = Vec::with_capacity(groups.len());
-    for mut group in groups {
-        for objs in group.objs.iter_mut().chain([&mut group.starts]) {
-            objs.sort_unstable();
-            objs.dedup();
-        }
-        if let Some(k) = starts_are_objs {
-            group.starts = group.objs[k].clone();
-        }
-        let mut row = Map::new();
-        let (mut keys, mut aggs) = (group.key.into_iter(), group.objs.iter());
-        for (c, col) in cols.iter().enumerate() {
-            let v = match &col.expr {
-                ColExpr::Agg(func, b, prop) => aggregate(
-                    g,
-                    *func,
-                    *b,
-                    syms[c],
-                    prop.is_some(),
-                    aggs.next().map_or(&[], Vec::as_slice),
-                ),
-                _ => keys.next().unwrap_or(Value::Null),
-            };
-            row.insert(col.name.clone(), v);
-        }
-        let sort_keys = q
+        Ok(QueryResult::Entities(
+            ents.into_iter()
+                .skip(q.skip)
+                .take(limit)
+                .map(|e| EntityRow { g, e })
+                .collect(),
+        ))
+    }
+
+    /// One row per path (deduplicated with UNIQUE).
+    fn table(self, cols: &[Col]) -> Result<QueryResult<'g>, QueryError> {
+        let (q, ctx, paths, limit) = self.parts();
+        let g = ctx.g;
+        let prop_sym = |p: &str| g.sym(p);
+        let syms: Vec<Option<Sym>> = cols
+            .iter()
+            .map(|c| match &c.expr {
+                ColExpr::Prop(_, p) => prop_sym(p),
+                _ => None,
+            })
+            .collect();
+        let order_syms: Vec<Option<Sym>> = q
             .order
             .iter()
             .map(|(o, _)| match o {
-                OrderBy::Col(i) => row.get(&cols[*i].name).cloned().unwrap_or(Value::Null),
-                _ => Value::Null,
+                OrderBy::PathProp(_, p) => prop_sym(p),
+                _ => None,
             })
             .collect();
-        rows.push((sort_keys, row, group.starts));
+        // Without ORDER BY or UNIQUE the first rows are final: stop at SKIP + LIMIT.
+        let cap = (q.order.is_empty() && !q.unique).then_some(q.skip.saturating_add(limit));
+        let mut rows: Vec<KeyedRow> = Vec::new();
+        let mut uniq: HashMap<String, usize> = HashMap::new();
+        let mut overflow = false;
+        paths.for_each(ctx, &mut |ctx, ns, rs| {
+            if !ctx.where_ok(ns, rs) {
+                return false;
+            }
+            let row = row_of(ctx, cols, &syms, ns, rs);
+            if q.unique {
+                let text = Value::Object(row.clone()).to_string();
+                if let Some(&i) = uniq.get(&text) {
+                    if !rows[i].2.contains(&ns[0]) {
+                        rows[i].2.push(ns[0]);
+                    }
+                    return false;
+                }
+                uniq.insert(text, rows.len());
+            }
+            let keys = q
+                .order
+                .iter()
+                .zip(&order_syms)
+                .map(|((o, _), &sym)| match o {
+                    OrderBy::Col(i) => row.get(&cols[*i].name).cloned().unwrap_or(Value::Null),
+                    OrderBy::PathProp(b, _) => pv_json(ctx.g, ctx.bind_prop(ns, rs, *b, sym)),
+                    OrderBy::EntityProp(_) => Value::Null,
+                })
+                .collect();
+            rows.push((keys, row, vec![ns[0]]));
+            overflow = rows.len() > MAX_ROWS;
+            overflow || cap.is_some_and(|c| rows.len() >= c)
+        })?;
+        if overflow {
+            return Err(too_broad());
+        }
+        Ok(finish_table(g, cols, rows, &desc(q), q.skip, limit))
     }
-    Ok(finish_table(g, cols, rows, &desc(q), q.skip, limit))
-}
 
-/// The entities and relationships of the paths; SKIP and LIMIT count start entities.
-fn tree<'g>(
-    q: &Query,
-    ctx: &mut Ctx<'g, '_>,
-    paths: &mut dyn Paths,
-    limit: usize,
-) -> Result<QueryResult<'g>, QueryError> {
-    let g = ctx.g;
-    let end = q.skip.saturating_add(limit);
-    let mut seen_v = vec![false; g.entity_count()];
-    let mut seen_e: HashSet<Rel> = HashSet::new();
-    let (mut vertices, mut edges) = (Vec::new(), Vec::new());
-    let mut current: Option<Ent> = None;
-    let mut ordinal = 0usize;
-    paths.for_each(ctx, &mut |ctx, ns, rs| {
-        if !ctx.where_ok(ns, rs) {
-            return false;
-        }
-        // Paths arrive grouped by start entity.
-        if current != Some(ns[0]) {
-            if current.is_some() {
-                ordinal += 1;
+    /// One row per distinct tuple of grouping values (one row in all when every item is
+    /// an aggregate), in order of first appearance.
+    fn grouped(self, cols: &[Col]) -> Result<QueryResult<'g>, QueryError> {
+        let (q, ctx, paths, limit) = self.parts();
+        let g = ctx.g;
+        let syms: Vec<Option<Sym>> = cols
+            .iter()
+            .map(|c| match &c.expr {
+                ColExpr::Prop(_, p) | ColExpr::Agg(_, _, Some(p)) => g.sym(p),
+                _ => None,
+            })
+            .collect();
+        let is_agg = |c: &Col| matches!(c.expr, ColExpr::Agg(..));
+        let key_cols: Vec<usize> = (0..cols.len()).filter(|&i| !is_agg(&cols[i])).collect();
+        let agg_binds: Vec<Bind> = cols
+            .iter()
+            .filter_map(|c| match c.expr {
+                ColExpr::Agg(_, b, _) => Some(b),
+                _ => None,
+            })
+            .collect();
+        let mut key_binds: Vec<Bind> = Vec::new();
+        for &c in &key_cols {
+            if let ColExpr::Prop(b, _) = cols[c].expr
+                && !key_binds.contains(&b)
+            {
+                key_binds.push(b);
             }
-            current = Some(ns[0]);
         }
-        if ordinal >= end {
-            return true;
+        let new_group = |key: Vec<Value>| Group {
+            key,
+            objs: agg_binds.iter().map(|_| Vec::new()).collect(),
+            starts: Vec::new(),
+        };
+        let mut groups: Vec<Group> = Vec::new();
+        if key_cols.is_empty() {
+            // All aggregates: one row over the whole traversal, even an empty one.
+            groups.push(new_group(Vec::new()));
         }
-        if ordinal >= q.skip {
-            for &e in ns {
-                if !std::mem::replace(&mut seen_v[e as usize], true) {
-                    vertices.push(e);
+        // A group is decided by the objects its key columns read: their values are looked
+        // up once per distinct tuple of objects, not once per path. One object (the common
+        // `RETURN g.name, count(u)`) indexes a dense table.
+        let dense_len = match key_binds.as_slice() {
+            [Bind::Node(_)] => g.entity_count(),
+            [Bind::Rel(_)] => g.relationship_count(),
+            _ => 0,
+        };
+        let mut dense: Vec<u32> = vec![u32::MAX; dense_len];
+        // `count(u)` of the FIND alias collects the start entities already.
+        let starts_are_objs = agg_binds.iter().position(|&b| b == Bind::Node(0));
+        let mut by_objs: HashMap<Vec<u32>, usize> = HashMap::new();
+        let mut by_atoms: HashMap<Vec<Atom>, usize> = HashMap::new();
+        let mut objs_key: Vec<u32> = Vec::with_capacity(key_binds.len());
+        paths.for_each(ctx, &mut |ctx, ns, rs| {
+            if !ctx.where_ok(ns, rs) {
+                return false;
+            }
+            let gi = if key_cols.is_empty() {
+                0
+            } else {
+                objs_key.clear();
+                objs_key.extend(key_binds.iter().map(|&b| bound(b, ns, rs)));
+                let known = match dense.get(objs_key[0] as usize) {
+                    Some(&gi) if dense_len > 0 => (gi != u32::MAX).then_some(gi as usize),
+                    _ => by_objs.get(objs_key.as_slice()).copied(),
+                };
+                match known {
+                    Some(gi) => gi,
+                    None => {
+                        let value = |c: usize| match &cols[c].expr {
+                            ColExpr::Prop(b, _) => ctx.bind_prop(ns, rs, *b, syms[c]),
+                            _ => None,
+                        };
+                        let atoms: Vec<Atom> =
+                            key_cols.iter().map(|&c| atom(value(c), ctx.g)).collect();
+                        let gi = *by_atoms.entry(atoms).or_insert_with(|| {
+                            groups.push(new_group(
+                                key_cols.iter().map(|&c| pv_json(ctx.g, value(c))).collect(),
+                            ));
+                            groups.len() - 1
+                        });
+                        if dense_len > 0 {
+                            dense[objs_key[0] as usize] = gi as u32;
+                        } else {
+                            by_objs.insert(objs_key.clone(), gi);
+                        }
+                        gi
+                    }
+                }
+            };
+            let group = &mut groups[gi];
+            for (k, &b) in agg_binds.iter().enumerate() {
+                group.objs[k].push(bound(b, ns, rs));
+            }
+            if starts_are_objs.is_none() {
+                group.starts.push(ns[0]);
+            }
+            false
+        })?;
+        let mut rows: Vec<KeyedRow> = Vec::with_capacity(groups.len());
+        for mut group in groups {
+            for objs in group.objs.iter_mut().chain([&mut group.starts]) {
+                objs.sort_unstable();
+                objs.dedup();
+            }
+            if let Some(k) = starts_are_objs {
+                group.starts = group.objs[k].clone();
+            }
+            let mut row = Map::new();
+            let (mut keys, mut aggs) = (group.key.into_iter(), group.objs.iter());
+            for (c, col) in cols.iter().enumerate() {
+                let v = match &col.expr {
+                    ColExpr::Agg(func, b, prop) => aggregate(
+                        g,
+                        *func,
+                        *b,
+                        syms[c],
+                        prop.is_some(),
+                        aggs.next().map_or(&[], Vec::as_slice),
+                    ),
+                    _ => keys.next().unwrap_or(Value::Null),
+                };
+                row.insert(col.name.clone(), v);
+            }
+            let sort_keys = q
+                .order
+                .iter()
+                .map(|(o, _)| match o {
+                    OrderBy::Col(i) => row.get(&cols[*i].name).cloned().unwrap_or(Value::Null),
+                    _ => Value::Null,
+                })
+                .collect();
+            rows.push((sort_keys, row, group.starts));
+        }
+        Ok(finish_table(g, cols, rows, &desc(q), q.skip, limit))
+    }
+
+    /// The entities and relationships of the paths; SKIP and LIMIT count start entities.
+    fn tree(self) -> Result<QueryResult<'g>, QueryError> {
+        let (q, ctx, paths, limit) = self.parts();
+        let g = ctx.g;
+        let end = q.skip.saturating_add(limit);
+        let mut seen_v = vec![false; g.entity_count()];
+        let mut seen_e: HashSet<Rel> = HashSet::new();
+        let (mut vertices, mut edges) = (Vec::new(), Vec::new());
+        let mut current: Option<Ent> = None;
+        let mut ordinal = 0usize;
+        paths.for_each(ctx, &mut |ctx, ns, rs| {
+            if !ctx.where_ok(ns, rs) {
+                return false;
+            }
+            // Paths arrive grouped by start entity.
+            if current != Some(ns[0]) {
+                if current.is_some() {
+                    ordinal += 1;
+                }
+                current = Some(ns[0]);
+            }
+            if ordinal >= end {
+                return true;
+            }
+            if ordinal >= q.skip {
+                for &e in ns {
+                    if !std::mem::replace(&mut seen_v[e as usize], true) {
+                        vertices.push(e);
+                    }
+                }
+                for &r in rs {
+                    if seen_e.insert(r) {
+                        edges.push(r);
+                    }
                 }
             }
-            for &r in rs {
-                if seen_e.insert(r) {
-                    edges.push(r);
-                }
-            }
-        }
-        false
-    })?;
-    Ok(QueryResult::Tree {
-        vertices: vertices.into_iter().map(|e| EntityRow { g, e }).collect(),
-        edges: edges.into_iter().map(|r| EdgeRow { g, r }).collect(),
-    })
+            false
+        })?;
+        Ok(QueryResult::Tree {
+            vertices: vertices.into_iter().map(|e| EntityRow { g, e }).collect(),
+            edges: edges.into_iter().map(|r| EdgeRow { g, r }).collect(),
+        })
+    }
 }

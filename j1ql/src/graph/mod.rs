@@ -275,8 +275,7 @@ impl GraphBuilder {
             }
         };
         let (shape, off) = self.props(&e.properties, false);
-        let idx = self.ents.len();
-        if let Some(old) = self.ent_by_key.insert(key, idx) {
+        if let Some(old) = self.ent_by_key.insert(key, self.ents.len()) {
             self.ents[old].live = false;
         }
         self.ents.push(PendingEnt {
@@ -309,8 +308,7 @@ impl GraphBuilder {
             (key, [key, DERIVED, DERIVED])
         };
         let (shape, off) = self.props(&r.properties, true);
-        let idx = self.rels.len();
-        if let Some(old) = self.rel_by_key.insert(identity, idx) {
+        if let Some(old) = self.rel_by_key.insert(identity, self.rels.len()) {
             self.rels[old].live = false;
         }
         self.rels.push(PendingRel {
