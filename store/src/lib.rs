@@ -16,10 +16,12 @@
 //!
 //! A run is persisted in one transaction: a crash at any point leaves the previous graph
 //! whole. [`Store`] is the one interface; [`sqlite::SqliteStore`] is the embedded
-//! backend. Nothing here knows wasmtime or JumpCloud.
+//! backend, [`postgres::PostgresStore`] the fleet's shared one, and [`open`] picks one
+//! by URL. Nothing here knows wasmtime or JumpCloud.
 
 pub mod diff;
 pub mod model;
+pub mod postgres;
 pub mod sdk;
 pub mod sqlite;
 
@@ -37,13 +39,17 @@ pub use model::*;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// A store URL that names no backend we have.
-    #[error("unsupported store URL {0:?}: use sqlite://PATH")]
+    #[error("unsupported store URL {0:?}: use sqlite://PATH or postgres://USER@HOST/DATABASE")]
     UnsupportedUrl(String),
     #[error("cannot open the store at {location}: {reason}")]
     Open { location: String, reason: String },
     /// The database answered with an error.
     #[error("store: {0}")]
     Database(String),
+    /// The database cannot be reached (down, restarting, or every connection busy):
+    /// nothing was written, and the same call may work later.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
     /// The store's schema is newer than this program.
     #[error(
         "the store has schema version {found}, newer than this program's {supported}: upgrade integration-host"
@@ -234,7 +240,13 @@ pub trait Store: Send + Sync {
     async fn object(&self, tenant: &str, key: &str) -> Result<Option<StoredObject>, StoreError>;
 }
 
-/// A store URL: `sqlite://PATH` (or a bare path). `postgres://` is the fleet's backend.
+/// Whether a store URL names a PostgreSQL database (the fleet's shared store).
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// A SQLite store URL: `sqlite://PATH` (or a bare path). `postgres://` URLs are for
+/// [`open`], not paths.
 pub fn parse_url(url: &str) -> Result<PathBuf, StoreError> {
     if let Some(path) = url.strip_prefix("sqlite://") {
         if path.is_empty() {
@@ -250,8 +262,32 @@ pub fn parse_url(url: &str) -> Result<PathBuf, StoreError> {
 
 /// Opens (creating when missing) the store at `url`, migrating its schema.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if is_postgres_url(url) {
+        return Ok(Arc::new(postgres::PostgresStore::open(url).await?));
+    }
     let path = parse_url(url)?;
     Ok(Arc::new(sqlite::SqliteStore::open(&path).await?))
+}
+
+/// Set `GRAPH_STORE_FAILPOINT=persist-before-commit` to make a persist stop just before
+/// its commit and wait to be killed: the crash tests use it to kill a real process in
+/// the middle of a persist.
+const FAILPOINT_VAR: &str = "GRAPH_STORE_FAILPOINT";
+
+/// Whether the failpoint `name` is set (crash tests only).
+pub(crate) fn failpoint_active(name: &str) -> bool {
+    std::env::var(FAILPOINT_VAR).is_ok_and(|v| v == name)
+}
+
+/// A LIKE pattern matching values that contain `text` literally (`%`, `_` and `\`
+/// escaped with `\`, which both backends take as `ESCAPE '\'`).
+pub(crate) fn contains_pattern(text: &str) -> String {
+    format!(
+        "%{}%",
+        text.replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    )
 }
 
 /// The default store of an output folder.

@@ -24,11 +24,6 @@ const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 /// Objects per batch of `stream_objects`.
 const STREAM_BATCH: usize = 1000;
 
-/// Set `GRAPH_STORE_FAILPOINT=persist-before-commit` to make a persist stop just before
-/// its commit and wait to be killed: the crash tests use it to kill a real process
-/// in the middle of a persist.
-const FAILPOINT_VAR: &str = "GRAPH_STORE_FAILPOINT";
-
 /// The SQLite backend.
 pub struct SqliteStore {
     path: PathBuf,
@@ -281,7 +276,7 @@ const OBJECT_COLUMNS: &str = "key, kind, type, classes, from_key, to_key, proper
 
 /// Waits here, before the commit, when the failpoint is set (crash tests only).
 fn failpoint(name: &str) {
-    if std::env::var(FAILPOINT_VAR).is_ok_and(|v| v == name) {
+    if crate::failpoint_active(name) {
         eprintln!("failpoint {name}: waiting to be killed");
         loop {
             std::thread::sleep(std::time::Duration::from_secs(3600));
@@ -1290,13 +1285,7 @@ impl Store for SqliteStore {
         limit: u64,
     ) -> Result<Vec<StoredObject>, StoreError> {
         let tenant = tenant.to_owned();
-        // LIKE with the user's text as a literal: %, _ and \ escaped.
-        let pattern = format!(
-            "%{}%",
-            text.replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        );
+        let pattern = crate::contains_pattern(text);
         self.read(move |conn| {
             let sql = format!(
                 "SELECT {OBJECT_COLUMNS} FROM objects

@@ -1,19 +1,27 @@
 //! Alert lifecycle as the store keeps it: one alert per rule while its condition holds,
-//! resolved when it stops, every evaluation recorded with what it added and removed.
+//! resolved when it stops, every evaluation recorded with what it added and removed;
+//! on both backends (see `common`).
 
+#[macro_use]
+mod common;
+
+use common::TestStore;
 use graph_store::*;
 use serde_json::json;
 
-async fn store() -> (tempfile::TempDir, std::sync::Arc<dyn Store>) {
-    let dir = tempfile::tempdir().expect("dir");
-    let store = open(dir.path().join("s.db").to_str().expect("utf-8"))
-        .await
-        .expect("open");
-    store
+store_suite!(
+    an_alert_opens_stays_one_alert_and_resolves,
+    the_rule_state_is_kept_except_after_an_error,
+    deliveries_are_recorded_after_the_evaluation,
+);
+
+async fn store(s: TestStore) -> (TestStore, std::sync::Arc<dyn Store>) {
+    s.store
         .upsert_tenant(&TenantSettings::new("acme"))
         .await
         .expect("tenant");
-    (dir, store)
+    let store = s.store.clone();
+    (s, store)
 }
 
 fn evaluation(transition: AlertTransition, ids: &[&str], at: i64) -> NewEvaluation {
@@ -46,9 +54,8 @@ fn active_after(transition: AlertTransition) -> bool {
     )
 }
 
-#[tokio::test]
-async fn an_alert_opens_stays_one_alert_and_resolves() {
-    let (_dir, store) = store().await;
+async fn an_alert_opens_stays_one_alert_and_resolves(s: TestStore) {
+    let (_s, store) = store(s).await;
     let opened = store
         .record_evaluation(evaluation(AlertTransition::Opened, &["u1"], 1))
         .await
@@ -99,9 +106,8 @@ async fn an_alert_opens_stays_one_alert_and_resolves() {
     );
 }
 
-#[tokio::test]
-async fn the_rule_state_is_kept_except_after_an_error() {
-    let (_dir, store) = store().await;
+async fn the_rule_state_is_kept_except_after_an_error(s: TestStore) {
+    let (_s, store) = store(s).await;
     assert_eq!(
         store.rule_state("acme", "no-mfa").await.expect("state"),
         None
@@ -133,9 +139,8 @@ async fn the_rule_state_is_kept_except_after_an_error() {
     );
 }
 
-#[tokio::test]
-async fn deliveries_are_recorded_after_the_evaluation() {
-    let (_dir, store) = store().await;
+async fn deliveries_are_recorded_after_the_evaluation(s: TestStore) {
+    let (_s, store) = store(s).await;
     let mut e = evaluation(AlertTransition::Opened, &["u1"], 1);
     e.deliveries = json!([{"endpoint": "http://127.0.0.1:1/hook", "outcome": "pending"}]);
     let record = store.record_evaluation(e).await.expect("recorded");

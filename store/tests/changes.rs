@@ -1,31 +1,60 @@
-//! Change-set semantics, run by run, against the real SQLite store: created, updated
-//! (property-level, `_rawData` alone not counted), deleted (never a partial type, never
-//! by a run that failed as a whole), the baseline, relationships, tombstones, metadata.
+//! Change-set semantics, run by run, against the real stores (SQLite, and PostgreSQL
+//! when a server is configured: see `common`): created, updated (property-level,
+//! `_rawData` alone not counted), deleted (never a partial type, never by a run that
+//! failed as a whole), the baseline, relationships, tombstones, metadata, fencing.
+
+#[macro_use]
+mod common;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Duration;
 
+use common::TestStore;
 use graph_store::*;
 use serde_json::{Value, json};
 
+store_suite!(
+    the_first_run_is_a_baseline_of_creations,
+    an_unchanged_run_has_an_empty_change_set_and_keeps_versions,
+    an_update_names_each_property_with_old_and_new_values_and_bumps_the_version,
+    raw_data_alone_is_not_an_update_but_is_kept,
+    a_class_change_is_an_update,
+    a_missing_key_is_deleted_as_a_tombstone_hidden_from_the_current_graph,
+    a_partial_type_is_never_deleted,
+    a_run_that_failed_as_a_whole_deletes_nothing,
+    a_deleted_key_that_comes_back_is_created_again_at_version_one,
+    relationship_property_changes_are_updates,
+    a_persist_under_an_older_lease_is_refused_and_changes_nothing,
+    a_run_persists_once,
+    a_bad_object_aborts_the_persist_and_keeps_the_previous_graph,
+    a_key_emitted_twice_is_refused_by_name,
+    runs_are_listed_newest_first_with_their_counts,
+    change_sets_filter_by_type_and_kind,
+    a_store_reopens_with_its_graph_and_a_newer_schema_is_refused,
+    a_trigger_is_taken_once,
+    a_reset_tenant_starts_again_from_a_baseline,
+    running_runs_are_abandoned_after_a_restart,
+    two_persists_of_one_tenant_run_one_after_the_other,
+    a_newer_lease_committed_first_refuses_the_older_one_waiting_behind_it,
+    a_large_run_streams_back_in_order,
+    neighbours_search_and_type_counts_read_the_current_graph,
+);
+
 struct Fixture {
-    _dir: tempfile::TempDir,
+    _store: TestStore,
     store: Arc<dyn Store>,
 }
 
-async fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = open(&format!(
-        "sqlite://{}",
-        dir.path().join("store.db").display()
-    ))
-    .await
-    .expect("store opens");
-    store
+async fn fixture(s: TestStore) -> Fixture {
+    s.store
         .upsert_tenant(&TenantSettings::new("acme"))
         .await
         .expect("tenant");
-    Fixture { _dir: dir, store }
+    Fixture {
+        store: s.store.clone(),
+        _store: s,
+    }
 }
 
 fn entity(key: &str, object_type: &str, class: &str, props: Value) -> NewObject {
@@ -129,9 +158,8 @@ const U2: &str = "user-000000002";
 const U3: &str = "user-000000003";
 const G1: &str = "group-00000001";
 
-#[tokio::test]
-async fn the_first_run_is_a_baseline_of_creations() {
-    let f = fixture().await;
+async fn the_first_run_is_a_baseline_of_creations(s: TestStore) {
+    let f = fixture(s).await;
     let report = f
         .persist(
             vec![user(U1, json!({"active": true})), group(G1), member(G1, U1)],
@@ -161,9 +189,8 @@ async fn the_first_run_is_a_baseline_of_creations() {
     );
 }
 
-#[tokio::test]
-async fn an_unchanged_run_has_an_empty_change_set_and_keeps_versions() {
-    let f = fixture().await;
+async fn an_unchanged_run_has_an_empty_change_set_and_keeps_versions(s: TestStore) {
+    let f = fixture(s).await;
     let objects = || {
         vec![
             user(U1, json!({"active": true, "email": "a@x.io"})),
@@ -178,9 +205,8 @@ async fn an_unchanged_run_has_an_empty_change_set_and_keeps_versions() {
     assert_eq!(f.get(U1).await.metadata, before.metadata);
 }
 
-#[tokio::test]
-async fn an_update_names_each_property_with_old_and_new_values_and_bumps_the_version() {
-    let f = fixture().await;
+async fn an_update_names_each_property_with_old_and_new_values_and_bumps_the_version(s: TestStore) {
+    let f = fixture(s).await;
     f.persist(
         vec![user(
             U1,
@@ -225,9 +251,8 @@ async fn an_update_names_each_property_with_old_and_new_values_and_bumps_the_ver
     assert!(second.metadata.begin_on > first.metadata.begin_on);
 }
 
-#[tokio::test]
-async fn raw_data_alone_is_not_an_update_but_is_kept() {
-    let f = fixture().await;
+async fn raw_data_alone_is_not_an_update_but_is_kept(s: TestStore) {
+    let f = fixture(s).await;
     let mut first = user(U1, json!({"active": true}));
     first.raw_data = Some(r#"{"id":"1","lastSeen":"monday"}"#.into());
     f.persist(vec![first], success()).await;
@@ -243,9 +268,8 @@ async fn raw_data_alone_is_not_an_update_but_is_kept() {
     );
 }
 
-#[tokio::test]
-async fn a_class_change_is_an_update() {
-    let f = fixture().await;
+async fn a_class_change_is_an_update(s: TestStore) {
+    let f = fixture(s).await;
     f.persist(vec![user(U1, json!({}))], success()).await;
     let mut changed = user(U1, json!({}));
     changed.classes.push("Person".into());
@@ -255,9 +279,8 @@ async fn a_class_change_is_an_update() {
     assert_eq!(changes[0].properties[0].name, "_class");
 }
 
-#[tokio::test]
-async fn a_missing_key_is_deleted_as_a_tombstone_hidden_from_the_current_graph() {
-    let f = fixture().await;
+async fn a_missing_key_is_deleted_as_a_tombstone_hidden_from_the_current_graph(s: TestStore) {
+    let f = fixture(s).await;
     f.persist(
         vec![
             user(U1, json!({})),
@@ -299,9 +322,8 @@ async fn a_missing_key_is_deleted_as_a_tombstone_hidden_from_the_current_graph()
     assert_eq!(with_deleted.len(), 4);
 }
 
-#[tokio::test]
-async fn a_partial_type_is_never_deleted() {
-    let f = fixture().await;
+async fn a_partial_type_is_never_deleted(s: TestStore) {
+    let f = fixture(s).await;
     f.persist(
         vec![
             user(U1, json!({})),
@@ -342,9 +364,8 @@ async fn a_partial_type_is_never_deleted() {
     assert!(f.current_keys().await.contains(&format!("{G1}|has|{U1}")));
 }
 
-#[tokio::test]
-async fn a_run_that_failed_as_a_whole_deletes_nothing() {
-    let f = fixture().await;
+async fn a_run_that_failed_as_a_whole_deletes_nothing(s: TestStore) {
+    let f = fixture(s).await;
     f.persist(
         vec![user(U1, json!({})), user(U2, json!({})), group(G1)],
         success(),
@@ -364,9 +385,8 @@ async fn a_run_that_failed_as_a_whole_deletes_nothing() {
     );
 }
 
-#[tokio::test]
-async fn a_deleted_key_that_comes_back_is_created_again_at_version_one() {
-    let f = fixture().await;
+async fn a_deleted_key_that_comes_back_is_created_again_at_version_one(s: TestStore) {
+    let f = fixture(s).await;
     f.persist(vec![user(U1, json!({})), user(U2, json!({}))], success())
         .await;
     f.persist(vec![user(U1, json!({}))], success()).await;
@@ -387,9 +407,8 @@ async fn a_deleted_key_that_comes_back_is_created_again_at_version_one() {
     assert_eq!(revived.metadata.version, 1);
 }
 
-#[tokio::test]
-async fn relationship_property_changes_are_updates() {
-    let f = fixture().await;
+async fn relationship_property_changes_are_updates(s: TestStore) {
+    let f = fixture(s).await;
     let mut edge = member(G1, U1);
     f.persist(
         vec![user(U1, json!({})), group(G1), edge.clone()],
@@ -407,9 +426,8 @@ async fn relationship_property_changes_are_updates() {
     assert_eq!(change.to_key.as_deref(), Some(U1));
 }
 
-#[tokio::test]
-async fn a_persist_under_an_older_lease_is_refused_and_changes_nothing() {
-    let f = fixture().await;
+async fn a_persist_under_an_older_lease_is_refused_and_changes_nothing(s: TestStore) {
+    let f = fixture(s).await;
     let mut first = success();
     first.fence = Some(5);
     f.persist(vec![user(U1, json!({}))], first).await;
@@ -442,9 +460,8 @@ async fn a_persist_under_an_older_lease_is_refused_and_changes_nothing() {
     );
 }
 
-#[tokio::test]
-async fn a_run_persists_once() {
-    let f = fixture().await;
+async fn a_run_persists_once(s: TestStore) {
+    let f = fixture(s).await;
     let run = f
         .store
         .begin_run("acme", Trigger::Cli, now_ms())
@@ -461,9 +478,8 @@ async fn a_run_persists_once() {
     assert!(matches!(again, Err(StoreError::RunNotRunning(_))));
 }
 
-#[tokio::test]
-async fn a_bad_object_aborts_the_persist_and_keeps_the_previous_graph() {
-    let f = fixture().await;
+async fn a_bad_object_aborts_the_persist_and_keeps_the_previous_graph(s: TestStore) {
+    let f = fixture(s).await;
     f.persist(vec![user(U1, json!({})), user(U2, json!({}))], success())
         .await;
     let run = f
@@ -489,9 +505,8 @@ async fn a_bad_object_aborts_the_persist_and_keeps_the_previous_graph() {
     );
 }
 
-#[tokio::test]
-async fn runs_are_listed_newest_first_with_their_counts() {
-    let f = fixture().await;
+async fn runs_are_listed_newest_first_with_their_counts(s: TestStore) {
+    let f = fixture(s).await;
     f.persist(vec![user(U1, json!({}))], success()).await;
     f.persist(vec![user(U1, json!({})), user(U2, json!({}))], success())
         .await;
@@ -505,9 +520,8 @@ async fn runs_are_listed_newest_first_with_their_counts() {
     assert_eq!(tenant.last_run.map(|r| r.id), Some(runs[0].id));
 }
 
-#[tokio::test]
-async fn change_sets_filter_by_type_and_kind() {
-    let f = fixture().await;
+async fn change_sets_filter_by_type_and_kind(s: TestStore) {
+    let f = fixture(s).await;
     f.persist(vec![user(U1, json!({})), group(G1)], success())
         .await;
     let filtered = f
@@ -526,36 +540,21 @@ async fn change_sets_filter_by_type_and_kind() {
     assert_eq!(filtered.changes[0].key, G1);
 }
 
-#[tokio::test]
-async fn a_store_reopens_with_its_graph_and_a_newer_schema_is_refused() {
-    let dir = tempfile::tempdir().expect("dir");
-    let url = format!("sqlite://{}", dir.path().join("s.db").display());
-    {
-        let store = open(&url).await.expect("open");
-        store
-            .upsert_tenant(&TenantSettings::new("acme"))
-            .await
-            .expect("tenant");
-    }
-    let store = open(&url).await.expect("reopen");
-    assert_eq!(store.tenants().await.expect("tenants").len(), 1);
-    drop(store);
-    // A newer program recorded a migration this one does not know.
-    rusqlite::Connection::open(dir.path().join("s.db"))
-        .and_then(|c| {
-            c.execute(
-                "INSERT INTO schema_migrations VALUES (9999, 'future', 0)",
-                [],
-            )
-        })
-        .expect("bump the schema");
-    let refused = open(&url).await;
+async fn a_store_reopens_with_its_graph_and_a_newer_schema_is_refused(s: TestStore) {
+    s.store
+        .upsert_tenant(&TenantSettings::new("acme"))
+        .await
+        .expect("tenant");
+    let reopened = s.reopen().await.expect("reopen");
+    assert_eq!(reopened.tenants().await.expect("tenants").len(), 1);
+    drop(reopened);
+    s.record_future_migration().await;
+    let refused = s.reopen().await;
     assert!(matches!(refused, Err(StoreError::SchemaTooNew { .. })));
 }
 
-#[tokio::test]
-async fn a_trigger_is_taken_once() {
-    let f = fixture().await;
+async fn a_trigger_is_taken_once(s: TestStore) {
+    let f = fixture(s).await;
     assert!(!f.store.take_trigger("acme").await.expect("take"));
     f.store.request_trigger("acme").await.expect("request");
     f.store
@@ -572,9 +571,8 @@ async fn a_trigger_is_taken_once() {
     ));
 }
 
-#[tokio::test]
-async fn a_reset_tenant_starts_again_from_a_baseline() {
-    let f = fixture().await;
+async fn a_reset_tenant_starts_again_from_a_baseline(s: TestStore) {
+    let f = fixture(s).await;
     f.persist(vec![user(U1, json!({}))], success()).await;
     f.store.reset_tenant("acme").await.expect("reset");
     assert!(f.current_keys().await.is_empty());
@@ -583,9 +581,8 @@ async fn a_reset_tenant_starts_again_from_a_baseline() {
     assert!(report.run.baseline);
 }
 
-#[tokio::test]
-async fn running_runs_are_abandoned_after_a_restart() {
-    let f = fixture().await;
+async fn running_runs_are_abandoned_after_a_restart(s: TestStore) {
+    let f = fixture(s).await;
     let run = f
         .store
         .begin_run("acme", Trigger::Schedule, now_ms())
@@ -602,9 +599,206 @@ async fn running_runs_are_abandoned_after_a_restart() {
     assert!(matches!(late, Err(StoreError::RunNotRunning(_))));
 }
 
-#[tokio::test]
-async fn neighbours_search_and_type_counts_read_the_current_graph() {
-    let f = fixture().await;
+async fn a_key_emitted_twice_is_refused_by_name(s: TestStore) {
+    let f = fixture(s).await;
+    f.persist(vec![user(U1, json!({}))], success()).await;
+    let run = f
+        .store
+        .begin_run("acme", Trigger::Cli, now_ms())
+        .await
+        .expect("run");
+    let twice = vec![user(U2, json!({})), user(U2, json!({"again": true}))];
+    let error = f
+        .store
+        .persist_run(run, success(), Box::new(twice.into_iter().map(Ok)))
+        .await
+        .expect_err("a duplicate key is refused");
+    assert!(
+        error
+            .to_string()
+            .contains(&format!("emitted _key {U2} twice")),
+        "{error}"
+    );
+    assert_eq!(f.current_keys().await, BTreeSet::from([U1.to_owned()]));
+}
+
+/// Objects handed over one by one; the source stops after the first until the test
+/// opens the gate, and says when it got there.
+fn gated(
+    objects: Vec<NewObject>,
+) -> (
+    ObjectSource,
+    std::sync::mpsc::Receiver<()>,
+    std::sync::mpsc::Sender<()>,
+) {
+    let (reached_tx, reached_rx) = std::sync::mpsc::channel();
+    let (open_tx, open_rx) = std::sync::mpsc::channel::<()>();
+    let mut handed = 0;
+    let source = objects.into_iter().map(move |object| {
+        if handed == 1 {
+            let _ = reached_tx.send(());
+            let _ = open_rx.recv();
+        }
+        handed += 1;
+        Ok(object)
+    });
+    (Box::new(source), reached_rx, open_tx)
+}
+
+/// Waits (off the async threads) until a gated source got to its gate.
+async fn reached(gate: std::sync::mpsc::Receiver<()>) {
+    tokio::task::spawn_blocking(move || gate.recv_timeout(Duration::from_secs(30)))
+        .await
+        .expect("join")
+        .expect("the first persist reached its gate");
+}
+
+fn fenced(fence: i64) -> RunOutcome {
+    let mut outcome = success();
+    outcome.fence = Some(fence);
+    outcome
+}
+
+async fn two_persists_of_one_tenant_run_one_after_the_other(s: TestStore) {
+    let f = fixture(s).await;
+    let first = f
+        .store
+        .begin_run("acme", Trigger::Schedule, now_ms())
+        .await
+        .expect("run");
+    let second = f
+        .store
+        .begin_run("acme", Trigger::Schedule, now_ms())
+        .await
+        .expect("run");
+    let (source, at_gate, gate) = gated(vec![user(U1, json!({})), user(U2, json!({}))]);
+    let store = f.store.clone();
+    let a = tokio::spawn(async move { store.persist_run(first, fenced(5), source).await });
+    reached(at_gate).await;
+    // The first persist holds the tenant while it stages; the second must wait for it
+    // and then see its graph: it emits only U1, so it deletes U2.
+    let store = f.store.clone();
+    let b = tokio::spawn(async move {
+        let objects = vec![user(U1, json!({}))];
+        store
+            .persist_run(second, fenced(6), Box::new(objects.into_iter().map(Ok)))
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!b.is_finished(), "the second persist waits for the first");
+    gate.send(()).expect("open the gate");
+    let a = a.await.expect("join").expect("first persist");
+    let b = b.await.expect("join").expect("second persist");
+    assert!(a.run.baseline);
+    assert_eq!(a.changes.entities.created, 2);
+    assert!(!b.run.baseline, "the second saw the first's run");
+    assert_eq!(b.changes.entities.created, 0);
+    assert_eq!(b.changes.entities.deleted, 1);
+    assert_eq!(f.current_keys().await, BTreeSet::from([U1.to_owned()]));
+    assert_eq!(f.store.tenant("acme").await.expect("tenant").fence, 6);
+}
+
+async fn a_newer_lease_committed_first_refuses_the_older_one_waiting_behind_it(s: TestStore) {
+    let f = fixture(s).await;
+    let zombie = f
+        .store
+        .begin_run("acme", Trigger::Schedule, now_ms())
+        .await
+        .expect("run");
+    let newer = f
+        .store
+        .begin_run("acme", Trigger::Schedule, now_ms())
+        .await
+        .expect("run");
+    let (source, at_gate, gate) = gated(vec![user(U1, json!({})), group(G1)]);
+    let store = f.store.clone();
+    let b = tokio::spawn(async move { store.persist_run(newer, fenced(7), source).await });
+    reached(at_gate).await;
+    let store = f.store.clone();
+    let a = tokio::spawn(async move {
+        let objects = vec![user(U3, json!({}))];
+        store
+            .persist_run(zombie, fenced(5), Box::new(objects.into_iter().map(Ok)))
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    gate.send(()).expect("open the gate");
+    b.await.expect("join").expect("the newer lease commits");
+    let refused = a.await.expect("join");
+    assert!(
+        matches!(
+            refused,
+            Err(StoreError::StaleFence {
+                fence: 5,
+                current: 7,
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(
+        f.current_keys().await,
+        BTreeSet::from([U1.to_owned(), G1.to_owned()])
+    );
+    assert_eq!(
+        f.store.run("acme", zombie).await.expect("run").status,
+        RunStatus::Running,
+        "the refused run is left for its worker to end"
+    );
+}
+
+async fn a_large_run_streams_back_in_order(s: TestStore) {
+    let f = fixture(s).await;
+    // More objects than one staging batch, one cursor page and one stream batch.
+    let users = |n: usize, active: bool| -> Vec<NewObject> {
+        (0..n)
+            .map(|i| user(&format!("user-{i:06}"), json!({"active": active, "n": i})))
+            .collect()
+    };
+    let mut first = users(4500, true);
+    first.push(group(G1));
+    first.extend((0..4500).map(|i| member(G1, &format!("user-{i:06}"))));
+    let report = f.persist(first, success()).await;
+    assert_eq!(report.run.entities, 4501);
+    assert_eq!(report.run.relationships, 4500);
+
+    // Every user updated but the last 500, which are gone with their edges.
+    let mut second = users(4000, false);
+    second.push(group(G1));
+    second.extend((0..4000).map(|i| member(G1, &format!("user-{i:06}"))));
+    let report = f.persist(second, success()).await;
+    assert_eq!(report.changes.entities.updated, 4000);
+    assert_eq!(report.changes.entities.deleted, 500);
+    assert_eq!(report.changes.relationships.deleted, 500);
+    assert_eq!(report.changes.relationships.updated, 0);
+
+    let objects = f.store.objects("acme", false).await.expect("objects");
+    assert_eq!(objects.len(), 8001);
+    let order: Vec<(ObjectKind, &str, &str)> = objects
+        .iter()
+        .map(|o| {
+            (
+                o.object.kind,
+                o.object.object_type.as_str(),
+                o.object.key.as_str(),
+            )
+        })
+        .collect();
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert!(order == sorted, "entities first, then by type and key");
+    assert_eq!(
+        objects[0].object.key, G1,
+        "jumpcloud_group < jumpcloud_user"
+    );
+    assert_eq!(objects[1].metadata.version, 2);
+    assert_eq!(objects[1].object.properties["active"], json!(false));
+    let with_deleted = f.store.objects("acme", true).await.expect("objects");
+    assert_eq!(with_deleted.len(), 9001);
+}
+
+async fn neighbours_search_and_type_counts_read_the_current_graph(s: TestStore) {
+    let f = fixture(s).await;
     f.persist(
         vec![
             user(U1, json!({"name": "Ada Lovelace", "email": "ada@x.io"})),
