@@ -41,6 +41,14 @@ pub struct BenchArgs {
     /// The sandbox memory cap per tenant, in MiB.
     #[arg(long, default_value_t = 64)]
     pub memory_mib: u64,
+    /// Persists to a SQLite store too: a baseline run, then a second run after the
+    /// simulator retitled `--changed-percent` of the users; prints persist + diff time,
+    /// its share of the run, and the store's size on disk.
+    #[arg(long, conflicts_with = "tenants")]
+    pub store: bool,
+    /// Share of users changed between the two runs of `--store`.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub changed_percent: u32,
 }
 
 /// The simulator child process; killed on drop.
@@ -247,6 +255,22 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     };
     let wall = started.elapsed();
     let cpu = cpu_time().saturating_sub(cpu_before);
+    let store_figures = if args.store {
+        Some(
+            bench_store(
+                &args,
+                &simulator,
+                &plugin,
+                &info,
+                &integration,
+                &sandbox,
+                &scratch,
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
     let (peak_rss, _) = rss();
     let _ = std::fs::remove_dir_all(&scratch);
 
@@ -309,6 +333,9 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
             mib(peak_rss.saturating_sub(rss_before)) / args.tenants as f64
         );
     }
+    if let Some(figures) = &store_figures {
+        figures.print();
+    }
     println!(
         "  cold start           {:.1} ms (compile the component)",
         cold.as_secs_f64() * 1000.0
@@ -318,4 +345,153 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         warm.as_secs_f64() * 1000.0
     );
     Ok(())
+}
+
+/// One run through the store: the run's wall time and the persist (read the output,
+/// diff, one transaction) after it.
+struct StoredRound {
+    run: Duration,
+    persist: Duration,
+    changes: graph_store::ChangeCounts,
+}
+
+struct StoreFigures {
+    changed_percent: u32,
+    baseline: StoredRound,
+    second: StoredRound,
+    size_on_disk: u64,
+}
+
+impl StoreFigures {
+    fn print(&self) {
+        let share = |round: &StoredRound| {
+            100.0 * round.persist.as_secs_f64() / round.run.as_secs_f64().max(1e-9)
+        };
+        println!(
+            "  store: baseline      run {:.3} s, persist + diff {:.3} s (+{:.1}% of the run), {}",
+            self.baseline.run.as_secs_f64(),
+            self.baseline.persist.as_secs_f64(),
+            share(&self.baseline),
+            self.baseline.changes
+        );
+        println!(
+            "  store: {}% changed    run {:.3} s, persist + diff {:.3} s (+{:.1}% of the run), {}",
+            self.changed_percent,
+            self.second.run.as_secs_f64(),
+            self.second.persist.as_secs_f64(),
+            share(&self.second),
+            self.second.changes
+        );
+        println!(
+            "  store size on disk   {:.1} MiB (SQLite, database + WAL)",
+            mib(self.size_on_disk)
+        );
+    }
+}
+
+/// Two runs of the tenant persisted to a fresh SQLite store, the simulator retitling
+/// users between them (its `POST /_sim/mutate`).
+async fn bench_store(
+    args: &BenchArgs,
+    simulator: &SimulatorProcess,
+    plugin: &integration_host::runtime::Plugin,
+    info: &integration_host::bindings::PluginInfo,
+    integration: &str,
+    sandbox: &str,
+    scratch: &Path,
+) -> Result<StoreFigures, String> {
+    let db = scratch.join("store.db");
+    let store = graph_store::open(&format!("sqlite://{}", db.display()))
+        .await
+        .map_err(|e| e.to_string())?;
+    let text = format!("tenant = \"bench\"\n[integration]\n{integration}[sandbox]\n{sandbox}");
+    let tenant = TenantConfig::parse(Path::new("(bench)"), &text).map_err(|e| e.to_string())?;
+    store
+        .upsert_tenant(&tenant.monitoring)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut rounds = Vec::new();
+    for round in 0..2 {
+        if round == 1 {
+            mutate(
+                simulator,
+                &format!("retitle-users:{}", args.changed_percent),
+            )?;
+        }
+        let output = scratch.join(format!("store-run-{round}"));
+        let spec = job::prepare(
+            &tenant,
+            info,
+            &[],
+            Mode::Local,
+            &output,
+            Arc::new(NoProgress),
+        )
+        .map_err(|e| e.to_string())?;
+        let run = store
+            .begin_run("bench", graph_store::Trigger::Manual, 0)
+            .await
+            .map_err(|e| e.to_string())?;
+        let started = Instant::now();
+        let summary = steps::run_job(plugin, info, spec)
+            .await
+            .map_err(|e| e.to_string())?;
+        let run_time = started.elapsed();
+        let started = Instant::now();
+        let objects = graph_store::sdk::OutputReader::open(&output).map_err(|e| e.to_string())?;
+        let report = store
+            .persist_run(
+                run,
+                integration_host::monitor::outcome_of(&summary, None),
+                Box::new(objects),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        rounds.push(StoredRound {
+            run: run_time,
+            persist: started.elapsed(),
+            changes: report.changes,
+        });
+    }
+    drop(store);
+    let size_on_disk = ["", "-wal", "-shm"]
+        .iter()
+        .filter_map(|suffix| std::fs::metadata(format!("{}{suffix}", db.display())).ok())
+        .map(|m| m.len())
+        .sum();
+    let second = rounds.pop().ok_or("no second round")?;
+    let baseline = rounds.pop().ok_or("no baseline round")?;
+    Ok(StoreFigures {
+        changed_percent: args.changed_percent,
+        baseline,
+        second,
+        size_on_disk,
+    })
+}
+
+/// Asks the simulator child for a mutation (`POST /_sim/mutate`).
+fn mutate(simulator: &SimulatorProcess, mutation: &str) -> Result<(), String> {
+    use std::io::{Read, Write};
+    let authority = simulator.base_url.trim_start_matches("http://");
+    let authority = authority.split('/').next().unwrap_or(authority);
+    let mut stream = std::net::TcpStream::connect(authority)
+        .map_err(|e| format!("cannot reach the simulator: {e}"))?;
+    write!(
+        stream,
+        "POST /_sim/mutate?mutation={mutation} HTTP/1.1\r\nHost: {authority}\r\nx-api-key: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        simulator.api_key
+    )
+    .map_err(|e| format!("mutate: {e}"))?;
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .map_err(|e| format!("mutate: {e}"))?;
+    if response.starts_with("HTTP/1.1 200") {
+        Ok(())
+    } else {
+        Err(format!(
+            "the simulator refused the mutation: {}",
+            response.lines().next().unwrap_or("")
+        ))
+    }
 }
