@@ -340,6 +340,10 @@ fn describe_lists_fields_and_types() {
         "secret",
         "jumpcloud_user_is_person",
         "fetch-application-assignments",
+        "jumpcloud_user_assigned_system",
+        "fetch-system-users",
+        "jumpcloud_apple_device",
+        "ControlPolicy",
     ] {
         assert!(
             stdout.contains(expected),

@@ -46,6 +46,8 @@ pub struct ListRequest {
     pub sort: Option<&'static str>,
     /// The organization to read (`x-org-id`), for multi-organization keys.
     pub org_id: Option<String>,
+    /// More query parameters, e.g. `targets=user_group` (one target per call).
+    pub params: Option<&'static str>,
 }
 
 impl ListRequest {
@@ -56,6 +58,7 @@ impl ListRequest {
             envelope: Envelope::V1,
             sort: Some("_id"),
             org_id: None,
+            params: None,
         }
     }
 
@@ -68,11 +71,90 @@ impl ListRequest {
     }
 
     pub fn user_groups(org_id: Option<&str>) -> Self {
+        Self::v2_sorted("/api/v2/usergroups".into(), org_id)
+    }
+
+    /// `GET /api/v2/applemdms`: no sort; its default limit is 1, the client always
+    /// sends 100.
+    pub fn apple_mdms(org_id: Option<&str>) -> Self {
+        Self::v2_unsorted("/api/v2/applemdms".into(), org_id)
+    }
+
+    /// The devices enrolled in one Apple MDM (documented as sortable by `id`).
+    pub fn apple_devices(mdm_id: &str, org_id: Option<&str>) -> Self {
+        Self::v2_sorted(format!("/api/v2/applemdms/{mdm_id}/devices"), org_id)
+    }
+
+    /// `GET /api/systems`, the agent-managed devices.
+    pub fn systems(org_id: Option<&str>) -> Self {
+        Self::v1("/api/systems".into(), org_id)
+    }
+
+    /// `GET /api/v2/systemgroups` (`sort=id` is undocumented there, but accepted).
+    pub fn system_groups(org_id: Option<&str>) -> Self {
+        Self::v2_sorted("/api/v2/systemgroups".into(), org_id)
+    }
+
+    /// `GET /api/v2/policies` (`sort=id` is undocumented there, but accepted).
+    pub fn policies(org_id: Option<&str>) -> Self {
+        Self::v2_sorted("/api/v2/policies".into(), org_id)
+    }
+
+    /// `GET /api/users`: console administrators. Undocumented route: no sort.
+    pub fn administrators(org_id: Option<&str>) -> Self {
         ListRequest {
-            path: "/api/v2/usergroups".into(),
-            envelope: Envelope::V2,
-            sort: Some("id"),
-            org_id: org_id.map(str::to_owned),
+            sort: None,
+            ..Self::v1("/api/users".into(), org_id)
+        }
+    }
+
+    /// Direct members of a system group.
+    pub fn system_group_members(group_id: &str, org_id: Option<&str>) -> Self {
+        Self::v2_unsorted(format!("/api/v2/systemgroups/{group_id}/members"), org_id)
+    }
+
+    /// Direct bindings of a system group to one kind of target (`user`, `user_group`).
+    pub fn system_group_associations(group_id: &str, target: Target, org_id: Option<&str>) -> Self {
+        ListRequest {
+            params: Some(target.param()),
+            ..Self::v2_unsorted(
+                format!("/api/v2/systemgroups/{group_id}/associations"),
+                org_id,
+            )
+        }
+    }
+
+    /// The users who can log into a system, directly or through groups.
+    pub fn system_users(system_id: &str, org_id: Option<&str>) -> Self {
+        Self::v2_unsorted(format!("/api/v2/systems/{system_id}/users"), org_id)
+    }
+
+    /// The systems a policy applies to, directly or through system groups.
+    pub fn policy_systems(policy_id: &str, org_id: Option<&str>) -> Self {
+        Self::v2_unsorted(format!("/api/v2/policies/{policy_id}/systems"), org_id)
+    }
+
+    /// The system groups bound to a policy.
+    pub fn policy_system_groups(policy_id: &str, org_id: Option<&str>) -> Self {
+        ListRequest {
+            params: Some(Target::SystemGroup.param()),
+            ..Self::v2_unsorted(format!("/api/v2/policies/{policy_id}/associations"), org_id)
+        }
+    }
+
+    /// The results of a policy on its systems (never `/api/v2/policyresults`).
+    pub fn policy_statuses(policy_id: &str, org_id: Option<&str>) -> Self {
+        Self::v2_unsorted(
+            format!("/api/v2/policies/{policy_id}/policystatuses"),
+            org_id,
+        )
+    }
+
+    /// The same list without its sort (for an API that refuses it).
+    pub fn unsorted(&self) -> Self {
+        ListRequest {
+            sort: None,
+            ..self.clone()
         }
     }
 
@@ -98,6 +180,14 @@ impl ListRequest {
             envelope: Envelope::V1,
             sort: Some("_id"),
             org_id: org_id.map(str::to_owned),
+            params: None,
+        }
+    }
+
+    fn v2_sorted(path: String, org_id: Option<&str>) -> Self {
+        ListRequest {
+            sort: Some("id"),
+            ..Self::v2_unsorted(path, org_id)
         }
     }
 
@@ -107,6 +197,25 @@ impl ListRequest {
             envelope: Envelope::V2,
             sort: None,
             org_id: org_id.map(str::to_owned),
+            params: None,
+        }
+    }
+}
+
+/// The kind of object an `associations` call lists (one per call).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    User,
+    UserGroup,
+    SystemGroup,
+}
+
+impl Target {
+    fn param(self) -> &'static str {
+        match self {
+            Target::User => "targets=user",
+            Target::UserGroup => "targets=user_group",
+            Target::SystemGroup => "targets=system_group",
         }
     }
 }
@@ -443,6 +552,10 @@ impl<'a, T: Transport> Client<'a, T> {
         if let Some(sort) = list.sort {
             path_and_query.push_str("&sort=");
             path_and_query.push_str(sort);
+        }
+        if let Some(params) = list.params {
+            path_and_query.push('&');
+            path_and_query.push_str(params);
         }
         let mut headers = vec![
             ("x-api-key", self.config.api_key.clone()),

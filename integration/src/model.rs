@@ -102,6 +102,14 @@ impl Relationship {
         }
     }
 
+    /// The value of a property, if set.
+    pub fn property(&self, name: &str) -> Option<&Value> {
+        self.properties
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v)
+    }
+
     /// Adds a property (builder style).
     pub fn with(mut self, name: &'static str, value: impl Into<Value>) -> Relationship {
         self.properties.push((name, value.into()));

@@ -1,4 +1,6 @@
-//! The step table (what `describe()` declares) and the step bodies.
+//! The step table (what `describe()` declares) and the step bodies: users, groups and
+//! applications here, the rest of the directory (Apple MDM, systems, system groups,
+//! administrators, policies) in `directory`.
 //!
 //! Steps hand data to later steps through the host's key-value store: the accounts
 //! found, and per organization the ids of its groups and applications. Every page is
@@ -17,12 +19,25 @@ use crate::host::Host;
 use crate::model::{Entity, MappedRelationship, Relationship};
 use crate::transport::{Level, Logger, Transport};
 
+mod directory;
+
 pub const FETCH_ACCOUNTS: &str = "fetch-accounts";
 pub const FETCH_USERS: &str = "fetch-users";
 pub const FETCH_GROUPS: &str = "fetch-groups";
 pub const FETCH_GROUP_MEMBERS: &str = "fetch-group-members";
 pub const FETCH_APPLICATIONS: &str = "fetch-applications";
 pub const FETCH_APPLICATION_ASSIGNMENTS: &str = "fetch-application-assignments";
+pub const FETCH_APPLE_MDM: &str = "fetch-apple-mdm";
+pub const FETCH_APPLE_DEVICES: &str = "fetch-apple-devices";
+pub const FETCH_SYSTEMS: &str = "fetch-systems";
+pub const FETCH_SYSTEM_GROUPS: &str = "fetch-system-groups";
+pub const FETCH_SYSTEM_GROUP_MEMBERS: &str = "fetch-system-group-members";
+pub const FETCH_SYSTEM_GROUP_BINDINGS: &str = "fetch-system-group-bindings";
+pub const FETCH_SYSTEM_USERS: &str = "fetch-system-users";
+pub const LINK_SYSTEMS_TO_APPLE_DEVICES: &str = "link-systems-to-apple-devices";
+pub const FETCH_ADMINISTRATORS: &str = "fetch-administrators";
+pub const FETCH_POLICIES: &str = "fetch-policies";
+pub const FETCH_POLICY_ASSIGNMENTS: &str = "fetch-policy-assignments";
 
 /// Whether a declared type is an entity or a relationship type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,6 +121,144 @@ pub const STEPS: &[StepSpec] = &[
             ),
         ],
     },
+    StepSpec {
+        id: FETCH_APPLE_MDM,
+        name: "Fetch Apple MDM",
+        depends_on: &[FETCH_ACCOUNTS],
+        declared_types: &[
+            ("jumpcloud_apple_mdm", "Configuration", Kind::Entity),
+            ("jumpcloud_account_has_apple_mdm", "HAS", Kind::Relationship),
+        ],
+    },
+    StepSpec {
+        id: FETCH_APPLE_DEVICES,
+        name: "Fetch Apple Devices",
+        depends_on: &[FETCH_APPLE_MDM],
+        declared_types: &[
+            ("jumpcloud_apple_device", "Device", Kind::Entity),
+            ("jumpcloud_apple_device_has_mdm", "HAS", Kind::Relationship),
+        ],
+    },
+    StepSpec {
+        id: FETCH_SYSTEMS,
+        name: "Fetch Systems",
+        depends_on: &[FETCH_ACCOUNTS],
+        declared_types: &[
+            ("jumpcloud_system", "Host", Kind::Entity),
+            ("jumpcloud_account_has_system", "HAS", Kind::Relationship),
+        ],
+    },
+    StepSpec {
+        id: FETCH_SYSTEM_GROUPS,
+        name: "Fetch System Groups",
+        depends_on: &[FETCH_ACCOUNTS],
+        declared_types: &[
+            ("jumpcloud_system_group", "Group", Kind::Entity),
+            (
+                "jumpcloud_account_has_system_group",
+                "HAS",
+                Kind::Relationship,
+            ),
+        ],
+    },
+    StepSpec {
+        id: FETCH_SYSTEM_GROUP_MEMBERS,
+        name: "Fetch System Group Members",
+        depends_on: &[FETCH_SYSTEM_GROUPS, FETCH_SYSTEMS],
+        declared_types: &[(
+            "jumpcloud_system_group_has_system",
+            "HAS",
+            Kind::Relationship,
+        )],
+    },
+    StepSpec {
+        id: FETCH_SYSTEM_GROUP_BINDINGS,
+        name: "Fetch System Group Bindings",
+        depends_on: &[FETCH_SYSTEM_GROUPS, FETCH_USERS, FETCH_GROUPS],
+        declared_types: &[
+            (
+                "jumpcloud_group_assigned_system_group",
+                "ASSIGNED",
+                Kind::Relationship,
+            ),
+            (
+                "jumpcloud_user_assigned_system_group",
+                "ASSIGNED",
+                Kind::Relationship,
+            ),
+        ],
+    },
+    StepSpec {
+        id: FETCH_SYSTEM_USERS,
+        name: "Fetch System Users",
+        depends_on: &[FETCH_SYSTEMS, FETCH_USERS, FETCH_GROUPS],
+        declared_types: &[
+            (
+                "jumpcloud_user_assigned_system",
+                "ASSIGNED",
+                Kind::Relationship,
+            ),
+            (
+                "jumpcloud_group_assigned_system",
+                "ASSIGNED",
+                Kind::Relationship,
+            ),
+            ("jumpcloud_user_owns_system", "OWNS", Kind::Relationship),
+        ],
+    },
+    StepSpec {
+        id: LINK_SYSTEMS_TO_APPLE_DEVICES,
+        name: "Link Systems to Apple Devices",
+        depends_on: &[FETCH_SYSTEMS, FETCH_APPLE_DEVICES],
+        declared_types: &[("jumpcloud_system_is_apple_device", "IS", Kind::Relationship)],
+    },
+    StepSpec {
+        id: FETCH_ADMINISTRATORS,
+        name: "Fetch Administrators",
+        // `fetch-users` too (the addendum names only accounts): user mappings are
+        // resolved first, so an email shared by a user and an administrator gives the
+        // employee the user's names, even when steps run side by side.
+        depends_on: &[FETCH_ACCOUNTS, FETCH_USERS],
+        declared_types: &[
+            ("jumpcloud_administrator", "User", Kind::Entity),
+            (
+                "jumpcloud_account_has_administrator",
+                "HAS",
+                Kind::Relationship,
+            ),
+            (
+                "jumpcloud_administrator_is_person",
+                "IS",
+                Kind::Relationship,
+            ),
+        ],
+    },
+    StepSpec {
+        id: FETCH_POLICIES,
+        name: "Fetch Policies",
+        depends_on: &[FETCH_ACCOUNTS],
+        declared_types: &[
+            ("jumpcloud_policy", "ControlPolicy", Kind::Entity),
+            ("jumpcloud_account_has_policy", "HAS", Kind::Relationship),
+        ],
+    },
+    StepSpec {
+        id: FETCH_POLICY_ASSIGNMENTS,
+        name: "Fetch Policy Assignments",
+        depends_on: &[FETCH_POLICIES, FETCH_SYSTEMS, FETCH_SYSTEM_GROUPS],
+        declared_types: &[
+            (
+                "jumpcloud_policy_enforces_system",
+                "ENFORCES",
+                Kind::Relationship,
+            ),
+            (
+                "jumpcloud_policy_enforces_system_group",
+                "ENFORCES",
+                Kind::Relationship,
+            ),
+        ],
+    },
 ];
 
 /// What a finished step reports besides its objects.
@@ -139,6 +292,8 @@ const ACCOUNTS_DATA: &str = "accounts";
 const GROUP_IDS: &str = "groups";
 /// Step data: the application ids of an organization.
 const APPLICATION_IDS: &str = "applications";
+/// Step data: the user ids of an organization (only with several organizations).
+const USER_IDS: &str = "users";
 
 fn ids_data_key(kind: &str, org_id: &str) -> String {
     format!("{kind}/{org_id}")
@@ -191,6 +346,17 @@ pub fn execute_step<T: Transport, H: Host>(
         FETCH_GROUP_MEMBERS => run.fetch_group_members(&mut client),
         FETCH_APPLICATIONS => run.fetch_applications(&mut client),
         FETCH_APPLICATION_ASSIGNMENTS => run.fetch_application_assignments(&mut client),
+        FETCH_APPLE_MDM => run.fetch_apple_mdm(&mut client),
+        FETCH_APPLE_DEVICES => run.fetch_apple_devices(&mut client),
+        FETCH_SYSTEMS => run.fetch_systems(&mut client),
+        FETCH_SYSTEM_GROUPS => run.fetch_system_groups(&mut client),
+        FETCH_SYSTEM_GROUP_MEMBERS => run.fetch_system_group_members(&mut client),
+        FETCH_SYSTEM_GROUP_BINDINGS => run.fetch_system_group_bindings(&mut client),
+        FETCH_SYSTEM_USERS => run.fetch_system_users(&mut client),
+        LINK_SYSTEMS_TO_APPLE_DEVICES => run.link_systems_to_apple_devices(),
+        FETCH_ADMINISTRATORS => run.fetch_administrators(&mut client),
+        FETCH_POLICIES => run.fetch_policies(&mut client),
+        FETCH_POLICY_ASSIGNMENTS => run.fetch_policy_assignments(&mut client),
         other => Err(IntegrationError::Internal(format!(
             "unknown step `{other}`"
         ))),
@@ -275,8 +441,13 @@ impl<H: Host> StepRun<'_, H> {
         client: &mut Client<'_, T>,
     ) -> Result<(), IntegrationError> {
         let mut done = 0;
-        for account in self.accounts()? {
+        let accounts = self.accounts()?;
+        // With several organizations, later steps check that a user they link belongs
+        // to the organization they read (nothing is linked across organizations).
+        let keep_ids = accounts.len() > 1;
+        for account in accounts {
             let list = ListRequest::users(account.org_header());
+            let mut ids = Vec::new();
             client.for_each_page(&list, |page| {
                 done += page.items.len() as u64;
                 let config = self.config;
@@ -287,6 +458,9 @@ impl<H: Host> StepRun<'_, H> {
                 let (batch, spent) = timed(|| {
                     let mut batch = Batch::default();
                     for entity in entities {
+                        if keep_ids {
+                            ids.push(entity.key.clone());
+                        }
                         batch
                             .relationships
                             .push(account::account_has(&account.id, &entity));
@@ -302,6 +476,9 @@ impl<H: Host> StepRun<'_, H> {
                 self.host.progress(self.step_id, done, page.total);
                 Ok(())
             })?;
+            if keep_ids {
+                self.store_ids(USER_IDS, &account.id, &ids)?;
+            }
         }
         Ok(())
     }
@@ -314,37 +491,67 @@ impl<H: Host> StepRun<'_, H> {
             client,
             GROUP_IDS,
             ListRequest::user_groups,
-            |item, raw, config| group::group_entity_from(item, raw, &config.base_url),
+            |item, raw, config, _account| group::group_entity_from(item, raw, &config.base_url),
         )
     }
 
-    /// Pages through a list of objects owned by each account (groups, applications):
-    /// adds them with their account's `HAS` edge, and keeps their ids for later steps.
+    /// Pages through a list of objects owned by each account (groups, applications,
+    /// system groups, policies, Apple MDMs): adds them with their account's `HAS`
+    /// edge, and keeps their ids for later steps.
     fn fetch_owned<T: Transport>(
         &mut self,
         client: &mut Client<'_, T>,
         kind: &str,
         list_for: fn(Option<&str>) -> ListRequest,
-        convert: impl Fn(&Object, &str, &Config) -> Result<Entity, ConvertError>,
+        convert: impl Fn(&Object, &str, &Config, &str) -> Result<Entity, ConvertError>,
     ) -> Result<(), IntegrationError> {
         for account in self.accounts()? {
             let list = list_for(account.org_header());
             let mut ids = Vec::new();
-            client.for_each_page(&list, |page| {
-                let config = self.config;
-                let entities =
-                    self.convert_page(&list.path, &page, |item, raw| convert(item, raw, config))?;
-                let entities = self.unseen(entities);
+            self.page_through(client, &list, &mut |run: &mut Self, page: Page| {
+                let config = run.config;
+                let entities = run.convert_page(&list.path, &page, |item, raw| {
+                    convert(item, raw, config, &account.id)
+                })?;
+                let entities = run.unseen(entities);
                 let (batch, spent) = timed(|| account_batch(&account.id, entities, &mut ids));
-                self.convert_time += spent;
-                self.add(batch)?;
-                self.host
-                    .progress(self.step_id, ids.len() as u64, page.total);
+                run.convert_time += spent;
+                run.add(batch)?;
+                run.host.progress(run.step_id, ids.len() as u64, page.total);
                 Ok(())
             })?;
             self.store_ids(kind, &account.id, &ids)?;
         }
         Ok(())
+    }
+
+    /// Pages through one list. A sort the API refuses (400 before any page: `sort=id`
+    /// is undocumented on some v2 lists) is dropped once; de-duplication then covers
+    /// what an unsorted list may repeat.
+    fn page_through<T: Transport>(
+        &mut self,
+        client: &mut Client<'_, T>,
+        list: &ListRequest,
+        on_page: &mut dyn FnMut(&mut Self, Page) -> Result<(), IntegrationError>,
+    ) -> Result<(), IntegrationError> {
+        let mut delivered = false;
+        let result = client.for_each_page(list, |page| {
+            delivered = true;
+            on_page(self, page)
+        });
+        match result {
+            Err(IntegrationError::ProviderApi { status: 400, .. })
+                if !delivered && list.sort.is_some() =>
+            {
+                self.log.log(
+                    Level::Warn,
+                    "the API refused the sort; reading the list unsorted",
+                    &[("endpoint", list.path.as_str())],
+                );
+                client.for_each_page(&list.unsorted(), |page| on_page(self, page))
+            }
+            other => other,
+        }
     }
 
     fn fetch_group_members<T: Transport>(
@@ -399,7 +606,7 @@ impl<H: Host> StepRun<'_, H> {
             client,
             APPLICATION_IDS,
             ListRequest::applications,
-            |item, _raw, config| application::application_entity(item, &config.base_url),
+            |item, _raw, config, _account| application::application_entity(item, &config.base_url),
         )
     }
 
@@ -486,12 +693,13 @@ impl<H: Host> StepRun<'_, H> {
         converted.map_err(|e| convert_failure(endpoint, e))
     }
 
-    /// Entities not in the graph yet: a list that shifts while it is paged can hand
-    /// out a record twice.
+    /// Entities not in the graph yet (the key guard): a list that shifts while it is
+    /// paged can hand out a record twice, on two pages or on one.
     fn unseen(&mut self, entities: Vec<Entity>) -> Vec<Entity> {
-        let mut fresh = Vec::with_capacity(entities.len());
+        let mut fresh: Vec<Entity> = Vec::with_capacity(entities.len());
+        let mut batch = HashSet::new();
         for entity in entities {
-            if self.host.has_key(&entity.key) {
+            if self.host.has_key(&entity.key) || !batch.insert(entity.key.clone()) {
                 self.skip_duplicate(&entity.key);
             } else {
                 fresh.push(entity);
@@ -500,11 +708,13 @@ impl<H: Host> StepRun<'_, H> {
         fresh
     }
 
-    /// Edges not in the graph yet (an unsortable list can repeat a member across pages).
+    /// Edges not in the graph yet, each once (an unsortable list can repeat an item
+    /// across pages, and many paths can name the same binding).
     fn unseen_edges(&self, edges: Vec<Relationship>) -> Vec<Relationship> {
+        let mut batch = HashSet::new();
         edges
             .into_iter()
-            .filter(|edge| !self.host.has_key(&edge.key))
+            .filter(|edge| !self.host.has_key(&edge.key) && batch.insert(edge.key.clone()))
             .collect()
     }
 
@@ -588,17 +798,37 @@ impl<H: Host> StepRun<'_, H> {
         org_id: &str,
         ids: &[String],
     ) -> Result<(), IntegrationError> {
+        self.store_json(kind, org_id, &ids)
+    }
+
+    fn load_ids(&self, kind: &str, org_id: &str) -> Result<Vec<String>, IntegrationError> {
+        self.load_json(kind, org_id)
+    }
+
+    /// Hands `value` to later steps under `<kind>/<org id>`.
+    fn store_json<T: Serialize + ?Sized>(
+        &mut self,
+        kind: &str,
+        org_id: &str,
+        value: &T,
+    ) -> Result<(), IntegrationError> {
         let json =
-            serde_json::to_string(ids).map_err(|e| IntegrationError::Internal(e.to_string()))?;
+            serde_json::to_string(value).map_err(|e| IntegrationError::Internal(e.to_string()))?;
         self.host.set_data(&ids_data_key(kind, org_id), &json);
         Ok(())
     }
 
-    fn load_ids(&self, kind: &str, org_id: &str) -> Result<Vec<String>, IntegrationError> {
+    /// What an earlier step stored under `<kind>/<org id>`; empty when it stored
+    /// nothing (it failed before, or found nothing).
+    fn load_json<T: serde::de::DeserializeOwned + Default>(
+        &self,
+        kind: &str,
+        org_id: &str,
+    ) -> Result<T, IntegrationError> {
         match self.host.get_data(&ids_data_key(kind, org_id)) {
             Some(json) => serde_json::from_str(&json)
-                .map_err(|e| IntegrationError::Internal(format!("stored {kind} ids: {e}"))),
-            None => Ok(Vec::new()),
+                .map_err(|e| IntegrationError::Internal(format!("stored {kind}: {e}"))),
+            None => Ok(T::default()),
         }
     }
 }

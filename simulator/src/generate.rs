@@ -43,20 +43,20 @@ use crate::tenant::{Collection, DANGLING, Graph, TenantSpec};
 use crate::time::iso8601;
 
 const KIND_ORG: u64 = 0;
-const KIND_USER: u64 = 1;
+pub(crate) const KIND_USER: u64 = 1;
 const KIND_GROUP: u64 = 2;
 const KIND_APP: u64 = 3;
-const KIND_DELETED: u64 = 4;
+pub(crate) const KIND_DELETED: u64 = 4;
 
 /// 2020-01-01T00:00:00Z: the generated tenant's epoch.
-const EPOCH: u64 = 1_577_836_800;
-const DAY: u64 = 86_400;
+pub(crate) const EPOCH: u64 = 1_577_836_800;
+pub(crate) const DAY: u64 = 86_400;
 
 /// Members of group 0 (when there are that many users): more than one page of 100.
 pub(crate) const BIG_GROUP_MEMBERS: usize = 150;
 
 /// `(display, ascii)` first names; some need Unicode.
-const FIRST_NAMES: &[(&str, &str)] = &[
+pub(crate) const FIRST_NAMES: &[(&str, &str)] = &[
     ("Ada", "ada"),
     ("Alan", "alan"),
     ("Grace", "grace"),
@@ -203,16 +203,24 @@ const APP_CATALOG: &[(&str, &str, &str)] = &[
 /// Generates the objects of one organization of a generated tenant.
 #[derive(Debug, Clone)]
 pub(crate) struct Generator {
-    seed: u64,
-    org: u32,
-    org_id: String,
+    pub(crate) seed: u64,
+    pub(crate) org: u32,
+    pub(crate) org_id: String,
     org_name: Option<String>,
     company: String,
-    domain: String,
-    users: usize,
-    groups: usize,
+    pub(crate) domain: String,
+    pub(crate) users: usize,
+    pub(crate) groups: usize,
     applications: usize,
     dangling: usize,
+    /// The rest of the directory (see `crate::directory`).
+    pub(crate) systems: usize,
+    pub(crate) system_groups: usize,
+    pub(crate) policies: usize,
+    pub(crate) administrators: usize,
+    /// Administrators with the same id in every organization (MSP administrators).
+    pub(crate) shared_administrators: usize,
+    pub(crate) apple_mdm: bool,
 }
 
 impl Generator {
@@ -236,10 +244,20 @@ impl Generator {
             groups: spec.groups,
             applications: spec.applications,
             dangling: spec.dangling_members,
+            systems: spec.system_count(),
+            system_groups: spec.system_group_count(),
+            policies: spec.policies,
+            administrators: spec.administrators,
+            shared_administrators: if spec.organizations > 1 {
+                spec.administrators.min(2)
+            } else {
+                0
+            },
+            apple_mdm: spec.apple_mdm,
         }
     }
 
-    fn rng(&self, kind: u64, index: usize) -> Rng {
+    pub(crate) fn rng(&self, kind: u64, index: usize) -> Rng {
         Rng::for_object(self.seed, &[u64::from(self.org), kind, index as u64])
     }
 
@@ -249,6 +267,12 @@ impl Generator {
             Collection::Users => self.users,
             Collection::Groups => self.groups,
             Collection::Applications => self.applications,
+            Collection::Systems => self.systems,
+            Collection::SystemGroups => self.system_groups,
+            Collection::Policies => self.policies,
+            Collection::Administrators => self.administrators,
+            Collection::AppleMdms => usize::from(self.apple_mdm),
+            Collection::AppleDevices => self.apple_device_count(),
         }
     }
 
@@ -259,6 +283,12 @@ impl Generator {
             Collection::Users => self.user(index),
             Collection::Groups => self.group(index),
             Collection::Applications => self.application(index),
+            Collection::Systems => self.system(index),
+            Collection::SystemGroups => self.system_group(index),
+            Collection::Policies => self.policy(index),
+            Collection::Administrators => self.administrator(index),
+            Collection::AppleMdms => self.apple_mdm(index),
+            Collection::AppleDevices => self.apple_device(index),
         }
     }
 
@@ -268,6 +298,12 @@ impl Generator {
             Collection::Users => self.user_id(index),
             Collection::Groups => self.group_id(index),
             Collection::Applications => self.application_id(index),
+            Collection::Systems => self.system_id(index),
+            Collection::SystemGroups => self.system_group_id(index),
+            Collection::Policies => self.policy_id(index),
+            Collection::Administrators => self.administrator_id(index),
+            Collection::AppleMdms => self.apple_mdm_id(index),
+            Collection::AppleDevices => self.apple_device_id(index),
         }
     }
 
@@ -796,17 +832,19 @@ impl Generator {
                 .map(|g| g as u32)
                 .collect();
         }
+        let directory = self.directory();
         Graph {
             members,
             dangling,
             app_direct_users,
             app_groups,
+            directory,
         }
     }
 }
 
 /// A MongoDB-ObjectId-like id; see the module header for the layout.
-fn object_id(seed: u64, kind: u64, org: u32, index: u64) -> String {
+pub(crate) fn object_id(seed: u64, kind: u64, org: u32, index: u64) -> String {
     let time = created_secs(kind, index as usize) as u32;
     let tag = mix(seed) & 0xffff;
     format!(
@@ -818,7 +856,7 @@ fn object_id(seed: u64, kind: u64, org: u32, index: u64) -> String {
 
 /// Creation time of object `index` of a kind: organizations first, then groups,
 /// applications and users, each collection in index order.
-fn created_secs(kind: u64, index: usize) -> u64 {
+pub(crate) fn created_secs(kind: u64, index: usize) -> u64 {
     let index = index as u64;
     match kind {
         KIND_ORG => EPOCH - 400 * DAY + index * DAY,

@@ -108,6 +108,7 @@
 //! - `faults`: fault rules; `server`: sockets, hyper, fault injection, request log.
 //! - `mutate`: known changes to a running tenant.
 
+mod directory;
 mod faults;
 mod generate;
 mod mutate;
@@ -127,6 +128,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use directory::SystemUserBinding;
 pub use faults::{Fault, FaultRule, RetryAfter};
 pub use mutate::{
     AddedAssignment, AddedUser, DeletedGroup, Mutation, MutationError, MutationReport,
@@ -258,6 +260,7 @@ impl Simulator {
             latency: Mutex::new(config.latency),
             faults: Mutex::new(FaultSet::new(config.faults)),
             log: Mutex::new(Vec::new()),
+            never_called: Mutex::new(Vec::new()),
         });
         let (shutdown, receiver) = watch::channel(false);
         let task = tokio::spawn(server::accept_loop(listener, shared.clone(), receiver));
@@ -321,6 +324,14 @@ impl Simulator {
     /// How many requests were answered (or dropped) so far.
     pub fn request_count(&self) -> usize {
         lock(&self.shared.log).len()
+    }
+
+    /// Paths of the routes no integration may call that were requested anyway
+    /// (`/api/v2/systems/{id}/fdekey`, `/api/v2/policies/{id}`, `/api/v2/policyresults`):
+    /// they are served (with marked fake secrets) so a leak shows in the output too,
+    /// logged at error level, and listed here for tests to assert on.
+    pub fn never_called(&self) -> Vec<String> {
+        lock(&self.shared.never_called).clone()
     }
 
     /// Forgets the recorded requests.

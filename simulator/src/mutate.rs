@@ -132,6 +132,9 @@ pub struct MutationReport {
     pub removed_members: Vec<RemovedMember>,
     pub deleted_groups: Vec<DeletedGroup>,
     pub added_assignments: Vec<AddedAssignment>,
+    /// Systems whose `fde.active` (and `keyPresent`) turned false; each is a Windows
+    /// system, so no Apple device changes with it.
+    pub unencrypted_systems: Vec<String>,
     /// Users whose `jobTitle` changed ([`Mutation::RetitleUsers`]).
     pub retitled_users: Vec<String>,
 }
@@ -155,6 +158,7 @@ impl MutationReport {
             "addedAssignments": self.added_assignments.iter().map(|a| json!({
                 "applicationId": a.application_id, "userId": a.user_id,
             })).collect::<Vec<_>>(),
+            "unencryptedSystems": self.unencrypted_systems,
             "retitledUsers": self.retitled_users,
         })
     }
@@ -190,6 +194,9 @@ impl fmt::Display for MutationReport {
                 " user {} assigned application {};",
                 a.user_id, a.application_id
             )?;
+        }
+        for id in &self.unencrypted_systems {
+            write!(f, " system {id} encryption turned off;")?;
         }
         if !self.retitled_users.is_empty() {
             write!(f, " {} users retitled;", self.retitled_users.len())?;
@@ -274,6 +281,46 @@ impl<'a> Edit<'a> {
         self.add_a_user_without_mfa();
         self.remove_a_member_and_delete_a_group();
         self.assign_an_application();
+        self.turn_off_encryption();
+    }
+
+    /// An encrypted Windows system (past the documented edge cases) loses its disk
+    /// encryption.
+    fn turn_off_encryption(&mut self) {
+        const FIRST_ORDINARY_SYSTEM: usize = 12;
+        let systems = self.org.slots(Collection::Systems);
+        if systems <= FIRST_ORDINARY_SYSTEM {
+            return;
+        }
+        let span = systems - FIRST_ORDINARY_SYSTEM;
+        let start = self.rng.below(span as u64) as usize;
+        let patched = |s: usize| {
+            self.overlay
+                .patches
+                .contains_key(&(Collection::Systems, s as u32))
+        };
+        let found = (0..span)
+            .map(|k| FIRST_ORDINARY_SYSTEM + (start + k) % span)
+            .find(|&s| {
+                !patched(s)
+                    && self
+                        .org
+                        .slot_object(Collection::Systems, s)
+                        .is_some_and(|system| {
+                            system["osFamily"] == "windows" && system["fde"]["active"] == true
+                        })
+            });
+        let Some(s) = found else { return };
+        self.overlay.patches.insert(
+            (Collection::Systems, s as u32),
+            Map::from_iter([(
+                "fde".to_owned(),
+                json!({"active": false, "keyPresent": false}),
+            )]),
+        );
+        if let Some(id) = self.org.slot_id(Collection::Systems, s) {
+            self.report.unencrypted_systems.push(id);
+        }
     }
 
     /// The user in slot `u` with this edit's patches applied.
@@ -396,9 +443,16 @@ impl<'a> Edit<'a> {
     }
 
     /// Groups bound to nothing, with at least two user members, highest index first:
-    /// changing them changes no application access.
+    /// changing them changes no application or system access.
     fn quiet_groups(&self) -> Vec<usize> {
-        let bound: BTreeSet<u32> = self.graph.app_groups.iter().flatten().copied().collect();
+        let bound: BTreeSet<u32> = self
+            .graph
+            .app_groups
+            .iter()
+            .flatten()
+            .copied()
+            .chain(self.graph.directory.bound_user_groups())
+            .collect();
         let groups = self.org.slots(Collection::Groups);
         (0..groups)
             .rev()

@@ -51,9 +51,13 @@ pub(crate) struct ListParams {
 impl ListParams {
     /// Parses `limit`, `skip` and `sort` from a raw query string; `Err` holds the
     /// message of a 400 answer.
-    pub(crate) fn parse(query: Option<&str>, api: Api) -> Result<ListParams, String> {
+    pub(crate) fn parse(
+        query: Option<&str>,
+        api: Api,
+        default_limit: usize,
+    ) -> Result<ListParams, String> {
         let mut params = ListParams {
-            limit: DEFAULT_LIMIT,
+            limit: default_limit,
             skip: 0,
             sort: Vec::new(),
         };
@@ -63,7 +67,7 @@ impl ListParams {
                     let limit = parse_count(&value)
                         .ok_or_else(|| format!("Bad Request: invalid limit {value:?}"))?;
                     params.limit = match limit {
-                        0 => DEFAULT_LIMIT,
+                        0 => default_limit,
                         n => n.min(MAX_LIMIT),
                     };
                 }
@@ -296,26 +300,27 @@ mod tests {
 
     #[test]
     fn parses_limits_with_cap_and_default() {
-        let p = ListParams::parse(Some("limit=500&skip=20"), Api::V1).unwrap();
+        let p = ListParams::parse(Some("limit=500&skip=20"), Api::V1, DEFAULT_LIMIT).unwrap();
         assert_eq!((p.limit, p.skip), (MAX_LIMIT, 20));
-        let p = ListParams::parse(None, Api::V1).unwrap();
+        let p = ListParams::parse(None, Api::V1, DEFAULT_LIMIT).unwrap();
         assert_eq!((p.limit, p.skip), (DEFAULT_LIMIT, 0));
-        let p = ListParams::parse(Some("limit=0"), Api::V1).unwrap();
+        let p = ListParams::parse(Some("limit=0"), Api::V1, DEFAULT_LIMIT).unwrap();
         assert_eq!(p.limit, DEFAULT_LIMIT);
-        assert!(ListParams::parse(Some("limit=ten"), Api::V1).is_err());
-        assert!(ListParams::parse(Some("skip=-1"), Api::V2).is_err());
-        let p = ListParams::parse(Some("skip=99999999999999999999999"), Api::V2).unwrap();
+        assert!(ListParams::parse(Some("limit=ten"), Api::V1, DEFAULT_LIMIT).is_err());
+        assert!(ListParams::parse(Some("skip=-1"), Api::V2, DEFAULT_LIMIT).is_err());
+        let p = ListParams::parse(Some("skip=99999999999999999999999"), Api::V2, DEFAULT_LIMIT)
+            .unwrap();
         assert_eq!(p.skip, usize::MAX);
         assert_eq!(p.window(5), 5..5);
     }
 
     #[test]
     fn parses_v1_and_v2_sort_syntax() {
-        let v1 = ListParams::parse(Some("sort=-name%20username"), Api::V1).unwrap();
+        let v1 = ListParams::parse(Some("sort=-name%20username"), Api::V1, DEFAULT_LIMIT).unwrap();
         assert_eq!(sort_key_text(&v1.sort), "-name,username");
-        let v1_plus = ListParams::parse(Some("sort=email+-_id"), Api::V1).unwrap();
+        let v1_plus = ListParams::parse(Some("sort=email+-_id"), Api::V1, DEFAULT_LIMIT).unwrap();
         assert_eq!(sort_key_text(&v1_plus.sort), "email,-_id");
-        let v2 = ListParams::parse(Some("sort=name,-id"), Api::V2).unwrap();
+        let v2 = ListParams::parse(Some("sort=name,-id"), Api::V2, DEFAULT_LIMIT).unwrap();
         assert_eq!(sort_key_text(&v2.sort), "name,-id");
     }
 

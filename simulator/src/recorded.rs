@@ -15,7 +15,11 @@
 //!   none. Bindings likewise: a one-hop user path is a direct binding, the groups of
 //!   `/usergroups` are bound groups.
 //! - Application `config` stays as recorded: the string `"[REDACTED]"`.
-//! - The Apple MDM recordings are not served (the integration does not read MDM).
+//! - The Apple MDM (`fetch-apple-mdm.json`) and its one device
+//!   (`fetch-apple-devices.json`) are served under the recorded organization, though
+//!   they were recorded in another one (their `organization` says so): the integration
+//!   must link an MDM to the organization that listed it. The recordings hold no
+//!   systems, system groups, policies or administrators: those lists are empty.
 
 use std::collections::HashMap;
 
@@ -40,6 +44,14 @@ const RECORDINGS: &[(&str, &str)] = &[
     (
         "fetchApplications.json",
         include_str!("../../fixtures/jumpcloud-recorded/fetchApplications.json"),
+    ),
+    (
+        "fetch-apple-mdm.json",
+        include_str!("../../fixtures/jumpcloud-recorded/fetch-apple-mdm.json"),
+    ),
+    (
+        "fetch-apple-devices.json",
+        include_str!("../../fixtures/jumpcloud-recorded/fetch-apple-devices.json"),
     ),
 ];
 
@@ -73,6 +85,8 @@ pub(crate) fn organization() -> Organization {
     let mut users = Keyed::default();
     let mut groups = Keyed::default();
     let mut apps = Keyed::default();
+    let mut mdms = Keyed::default();
+    let mut devices = Keyed::default();
     let mut traversals: HashMap<(String, Traversal), Keyed> = HashMap::new();
 
     for (name, text) in RECORDINGS {
@@ -105,6 +119,14 @@ pub(crate) fn organization() -> Organization {
                     .into_iter()
                     .flatten()
                     .for_each(|v| groups.upsert(v)),
+                ["", "api", "v2", "applemdms"] => {
+                    v2_items.into_iter().flatten().for_each(|v| mdms.upsert(v))
+                }
+                // One MDM per organization: its devices are the organization's.
+                ["", "api", "v2", "applemdms", _, "devices"] => v2_items
+                    .into_iter()
+                    .flatten()
+                    .for_each(|v| devices.upsert(v)),
                 [
                     "",
                     "api",
@@ -131,6 +153,7 @@ pub(crate) fn organization() -> Organization {
         dangling: Vec::new(),
         app_direct_users: vec![Vec::new(); apps.items.len()],
         app_groups: vec![Vec::new(); apps.items.len()],
+        directory: Default::default(),
     };
     let mut traversal_items = HashMap::new();
     for ((app_id, traversal), keyed) in traversals {
@@ -189,12 +212,15 @@ pub(crate) fn organization() -> Organization {
         list.dedup();
     }
 
-    // One organization was recorded; everything above belongs to it.
+    // The first organization recorded (the MDM recordings' own organization comes
+    // later); everything above is served as its data.
     let record = orgs.items.into_iter().next().unwrap_or(Value::Null);
     let objects = Objects::Stored(HashMap::from([
         (Collection::Users, users.items),
         (Collection::Groups, groups.items),
         (Collection::Applications, apps.items),
+        (Collection::AppleMdms, mdms.items),
+        (Collection::AppleDevices, devices.items),
     ]));
     Organization::new(record, objects, graph, traversal_items, Overlay::default())
 }
@@ -218,6 +244,12 @@ mod tests {
         );
         assert_eq!(org.group_count(), 2);
         assert_eq!(org.application_count(), 1);
+        let mdms: Vec<_> = org.apple_mdms().collect();
+        assert_eq!(mdms.len(), 1);
+        assert_eq!(mdms[0]["id"], "6516cf109f533600018db6e7");
+        assert_ne!(mdms[0]["organization"], org.id(), "recorded in another org");
+        assert_eq!(org.apple_devices().count(), 1);
+        assert_eq!(org.systems().count(), 0);
         let app = "617c3664e6f8ae27f7e1201e";
         assert_eq!(
             org.application_groups(app).unwrap(),

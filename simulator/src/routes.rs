@@ -44,6 +44,14 @@ pub(crate) enum ListKind {
     Members,
     AppUsers,
     AppGroups,
+    Systems,
+    Administrators,
+    /// v2 object lists: system groups, policies, Apple MDMs and devices.
+    V2Objects,
+    /// v2 `GraphConnection` lists: system group members, associations.
+    Connections,
+    /// v2 traversals (`GraphObjectWithPaths`) and policy statuses.
+    V2Items,
 }
 
 impl ListKind {
@@ -51,7 +59,11 @@ impl ListKind {
     pub(crate) fn is_v1(self) -> bool {
         matches!(
             self,
-            ListKind::Organizations | ListKind::Users | ListKind::Applications
+            ListKind::Organizations
+                | ListKind::Users
+                | ListKind::Applications
+                | ListKind::Systems
+                | ListKind::Administrators
         )
     }
 }
@@ -69,7 +81,12 @@ pub(crate) struct Page {
 #[derive(Debug)]
 pub(crate) enum Reply {
     List(Page),
-    Error { status: StatusCode, body: Value },
+    /// One object (the never-call detail routes).
+    Object(Value),
+    Error {
+        status: StatusCode,
+        body: Value,
+    },
     MethodNotAllowed,
 }
 
@@ -82,6 +99,24 @@ enum Route<'a> {
     GroupMembers(&'a str),
     AppUsers(&'a str),
     AppGroups(&'a str),
+    Systems,
+    SystemGroups,
+    Policies,
+    Administrators,
+    AppleMdms,
+    AppleDevices(&'a str),
+    SystemGroupMembers(&'a str),
+    SystemGroupAssociations(&'a str),
+    SystemUsers(&'a str),
+    /// Never to be called: a system's disk recovery key.
+    SystemFdeKey(&'a str),
+    /// Never to be called: a policy with its `values`.
+    PolicyDetail(&'a str),
+    PolicySystems(&'a str),
+    PolicyAssociations(&'a str),
+    PolicyStatuses(&'a str),
+    /// Never to be called: every policy result of the organization, with output.
+    PolicyResults,
 }
 
 impl<'a> Route<'a> {
@@ -99,16 +134,65 @@ impl<'a> Route<'a> {
             ["", "api", "v2", "applications", id, "usergroups"] if !id.is_empty() => {
                 Route::AppGroups(id)
             }
+            ["", "api", "systems"] => Route::Systems,
+            ["", "api", "users"] => Route::Administrators,
+            ["", "api", "v2", "systemgroups"] => Route::SystemGroups,
+            ["", "api", "v2", "policies"] => Route::Policies,
+            ["", "api", "v2", "policyresults"] => Route::PolicyResults,
+            ["", "api", "v2", "applemdms"] => Route::AppleMdms,
+            ["", "api", "v2", "applemdms", id, "devices"] if !id.is_empty() => {
+                Route::AppleDevices(id)
+            }
+            ["", "api", "v2", "systemgroups", id, "members"] if !id.is_empty() => {
+                Route::SystemGroupMembers(id)
+            }
+            ["", "api", "v2", "systemgroups", id, "associations"] if !id.is_empty() => {
+                Route::SystemGroupAssociations(id)
+            }
+            ["", "api", "v2", "systems", id, "users"] if !id.is_empty() => Route::SystemUsers(id),
+            ["", "api", "v2", "systems", id, "fdekey"] if !id.is_empty() => Route::SystemFdeKey(id),
+            ["", "api", "v2", "policies", id] if !id.is_empty() => Route::PolicyDetail(id),
+            ["", "api", "v2", "policies", id, "systems"] if !id.is_empty() => {
+                Route::PolicySystems(id)
+            }
+            ["", "api", "v2", "policies", id, "associations"] if !id.is_empty() => {
+                Route::PolicyAssociations(id)
+            }
+            ["", "api", "v2", "policies", id, "policystatuses"] if !id.is_empty() => {
+                Route::PolicyStatuses(id)
+            }
             _ => return None,
         })
     }
 
     fn api(self) -> Api {
         match self {
-            Route::Organizations | Route::Users | Route::Applications => Api::V1,
+            Route::Organizations
+            | Route::Users
+            | Route::Applications
+            | Route::Systems
+            | Route::Administrators => Api::V1,
             _ => Api::V2,
         }
     }
+
+    /// The page size when the request names none: 10, but 1 on `/applemdms`
+    /// (JumpCloud documents that default there).
+    fn default_limit(self) -> usize {
+        match self {
+            Route::AppleMdms => 1,
+            _ => crate::query::DEFAULT_LIMIT,
+        }
+    }
+}
+
+/// Whether `path` is one of the routes an integration must never call (they disclose
+/// disk recovery keys, policy values, or every policy run's output).
+pub(crate) fn is_never_call(path: &str) -> bool {
+    matches!(
+        Route::parse(path),
+        Some(Route::SystemFdeKey(_) | Route::PolicyDetail(_) | Route::PolicyResults)
+    )
 }
 
 fn message(status: StatusCode, text: &str) -> Reply {
@@ -146,7 +230,7 @@ pub(crate) fn answer(tenant: &Tenant, req: &ApiRequest<'_>) -> Reply {
                 body: json!({"message": ORG_HEADER_FORBIDDEN, "error": ORG_HEADER_FORBIDDEN}),
             };
         }
-        return match list_params(req.query, Api::V1) {
+        return match list_params(req.query, Api::V1, crate::query::DEFAULT_LIMIT) {
             Ok(params) => organizations(tenant, &params),
             Err(reply) => reply,
         };
@@ -155,7 +239,7 @@ pub(crate) fn answer(tenant: &Tenant, req: &ApiRequest<'_>) -> Reply {
         Ok(org) => org,
         Err(reply) => return reply,
     };
-    let params = match list_params(req.query, route.api()) {
+    let params = match list_params(req.query, route.api(), route.default_limit()) {
         Ok(params) => params,
         Err(reply) => return reply,
     };
@@ -208,12 +292,156 @@ pub(crate) fn answer(tenant: &Tenant, req: &ApiRequest<'_>) -> Reply {
         Route::AppGroups(id) => {
             traversal(org, id, Traversal::UserGroups, ListKind::AppGroups, &params)
         }
+        Route::Systems => collection(
+            org,
+            Collection::Systems,
+            ListKind::Systems,
+            &params,
+            &params.sort,
+        ),
+        Route::Administrators => collection(
+            org,
+            Collection::Administrators,
+            ListKind::Administrators,
+            &params,
+            &params.sort,
+        ),
+        Route::SystemGroups => collection(
+            org,
+            Collection::SystemGroups,
+            ListKind::V2Objects,
+            &params,
+            &params.sort,
+        ),
+        Route::Policies => collection(
+            org,
+            Collection::Policies,
+            ListKind::V2Objects,
+            &params,
+            &params.sort,
+        ),
+        Route::AppleMdms => collection(
+            org,
+            Collection::AppleMdms,
+            ListKind::V2Objects,
+            &params,
+            &params.sort,
+        ),
+        Route::AppleDevices(id) => match org.find(Collection::AppleMdms, id) {
+            Some(_) => collection(
+                org,
+                Collection::AppleDevices,
+                ListKind::V2Objects,
+                &params,
+                &params.sort,
+            ),
+            None => not_found("apple mdm", id),
+        },
+        Route::SystemGroupMembers(id) => match org.find(Collection::SystemGroups, id) {
+            Some(g) => items(
+                ListKind::Connections,
+                org.system_group_member_items(g),
+                &params,
+            ),
+            None => not_found("system group", id),
+        },
+        Route::SystemGroupAssociations(id) => {
+            match (org.find(Collection::SystemGroups, id), targets(req.query)) {
+                (_, Err(reply)) => reply,
+                (Some(g), Ok(target)) => items(
+                    ListKind::Connections,
+                    org.system_group_association_items(g, &target),
+                    &params,
+                ),
+                (None, Ok(_)) => not_found("system group", id),
+            }
+        }
+        Route::SystemUsers(id) => match org.find(Collection::Systems, id) {
+            Some(s) => items(ListKind::V2Items, org.system_user_items(s), &params),
+            None => not_found("system", id),
+        },
+        Route::SystemFdeKey(id) => match org
+            .find(Collection::Systems, id)
+            .and_then(|s| org.fde_key(s))
+        {
+            Some(key) => Reply::Object(key),
+            None => not_found("system", id),
+        },
+        Route::PolicyDetail(id) => match org
+            .find(Collection::Policies, id)
+            .and_then(|p| org.policy_detail(p))
+        {
+            Some(detail) => Reply::Object(detail),
+            None => not_found("policy", id),
+        },
+        Route::PolicySystems(id) => match org.find(Collection::Policies, id) {
+            Some(p) => items(ListKind::V2Items, org.policy_system_items(p), &params),
+            None => not_found("policy", id),
+        },
+        Route::PolicyAssociations(id) => {
+            match (org.find(Collection::Policies, id), targets(req.query)) {
+                (_, Err(reply)) => reply,
+                (Some(p), Ok(target)) => items(
+                    ListKind::Connections,
+                    org.policy_association_items(p, &target),
+                    &params,
+                ),
+                (None, Ok(_)) => not_found("policy", id),
+            }
+        }
+        Route::PolicyStatuses(id) => match org.find(Collection::Policies, id) {
+            Some(p) => items(ListKind::V2Items, org.policy_status_items(p), &params),
+            None => not_found("policy", id),
+        },
+        Route::PolicyResults => {
+            let all: Vec<Value> = (0..org.slots(Collection::Policies))
+                .flat_map(|p| org.policy_status_items(p))
+                .collect();
+            items(ListKind::V2Items, all, &params)
+        }
     }
 }
 
+fn not_found(kind: &str, id: &str) -> Reply {
+    v2_error(
+        StatusCode::NOT_FOUND,
+        &format!("Not Found: {kind} {id}"),
+        "NOT_FOUND",
+    )
+}
+
+/// The one `targets` an `associations` call must name.
+fn targets(query: Option<&str>) -> Result<String, Reply> {
+    crate::query::pairs(query.unwrap_or(""))
+        .into_iter()
+        .rev()
+        .find(|(name, _)| name == "targets")
+        .map(|(_, value)| value)
+        .filter(|value| !value.is_empty())
+        .ok_or_else(|| {
+            v2_error(
+                StatusCode::BAD_REQUEST,
+                "Bad Request: targets is required",
+                "INVALID_ARGUMENT",
+            )
+        })
+}
+
+/// One page of a list computed whole (per-parent lists are small).
+fn items(kind: ListKind, all: Vec<Value>, params: &ListParams) -> Reply {
+    let total = all.len();
+    let window = params.window(total);
+    let items = all
+        .into_iter()
+        .skip(window.start)
+        .take(window.len())
+        .collect();
+    Reply::List(Page { kind, total, items })
+}
+
 /// Parses paging parameters; a malformed one is a 400 in the API family's error shape.
-fn list_params(query: Option<&str>, api: Api) -> Result<ListParams, Reply> {
-    ListParams::parse(query, api).map_err(|text| match api {
+fn list_params(query: Option<&str>, api: Api, default_limit: usize) -> Result<ListParams, Reply> {
+    ListParams::parse(query, api, default_limit).map_err(|text| match api {
         Api::V1 => message(StatusCode::BAD_REQUEST, &text),
         Api::V2 => v2_error(StatusCode::BAD_REQUEST, &text, "INVALID_ARGUMENT"),
     })

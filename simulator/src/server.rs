@@ -51,6 +51,8 @@ pub(crate) struct Shared {
     pub(crate) latency: Mutex<Duration>,
     pub(crate) faults: Mutex<FaultSet>,
     pub(crate) log: Mutex<Vec<RecordedRequest>>,
+    /// Paths of never-call routes that were requested (see [`crate::Simulator::never_called`]).
+    pub(crate) never_called: Mutex<Vec<String>>,
 }
 
 impl Shared {
@@ -193,6 +195,11 @@ async fn handle(
         elapsed,
     };
 
+    if routes::is_never_call(&path) {
+        // Loud on purpose: these routes disclose secrets an integration must not read.
+        tracing::error!(%path, "an integration called a route it must never call");
+        lock(&shared.never_called).push(path.clone());
+    }
     let Decision {
         latency,
         fault,
@@ -382,6 +389,10 @@ fn render(reply: Reply, fault: Option<&Fault>) -> (Response<SimBody>, bool) {
                 truncate,
             )
         }
+        Reply::Object(body) => (
+            respond(StatusCode::OK, JSON, json_bytes(&body), vec![], truncate),
+            truncate,
+        ),
         Reply::Error { status, body } => (
             respond(status, JSON, json_bytes(&body), vec![], truncate),
             truncate,
@@ -415,9 +426,13 @@ fn render_page(page: Page, fault: Option<&Fault>) -> (Value, Option<usize>, bool
             ListKind::Organizations | ListKind::Applications => results_as_text = true,
             ListKind::Users => set_number(&mut items, &["email"]),
             ListKind::Members => set_number(&mut items, &["to", "id"]),
-            ListKind::Groups | ListKind::AppUsers | ListKind::AppGroups => {
-                set_number(&mut items, &["id"])
-            }
+            ListKind::Groups
+            | ListKind::AppUsers
+            | ListKind::AppGroups
+            | ListKind::V2Objects
+            | ListKind::V2Items => set_number(&mut items, &["id"]),
+            ListKind::Connections => set_number(&mut items, &["to", "id"]),
+            ListKind::Systems | ListKind::Administrators => set_number(&mut items, &["_id"]),
         }
         corrupted = results_as_text || !items.is_empty();
     }

@@ -34,11 +34,37 @@ pub struct TenantSpec {
     /// Member ids of group 0 that are not users (deleted users), per organization;
     /// none when there are no groups.
     pub dangling_members: usize,
+    /// Systems (agent-managed devices) per organization; `None`: 1.2 per user. A
+    /// third of them are Macs enrolled in Apple MDM.
+    pub systems: Option<usize>,
+    /// System groups per organization; `None`: a quarter of the user groups, at
+    /// least 6 (the documented ones).
+    pub system_groups: Option<usize>,
+    /// Policies per organization.
+    pub policies: usize,
+    /// Console administrators per organization; with several organizations the
+    /// first two are the same administrators in every one.
+    pub administrators: usize,
+    /// Whether each organization has an Apple MDM configuration (and devices).
+    pub apple_mdm: bool,
+}
+
+impl TenantSpec {
+    /// Systems per organization (see [`TenantSpec::systems`]).
+    pub fn system_count(&self) -> usize {
+        self.systems.unwrap_or(self.users * 6 / 5)
+    }
+
+    /// System groups per organization (see [`TenantSpec::system_groups`]).
+    pub fn system_group_count(&self) -> usize {
+        self.system_groups.unwrap_or((self.groups / 4).max(6))
+    }
 }
 
 impl Default for TenantSpec {
     /// One organization of 150 users (so group 0 has more than a page of members),
-    /// 10 groups, 6 applications, one dangling member.
+    /// 10 groups, 6 applications, one dangling member; 180 systems, 6 system groups,
+    /// 12 policies, 6 administrators, an Apple MDM.
     fn default() -> Self {
         TenantSpec {
             organizations: 1,
@@ -47,6 +73,11 @@ impl Default for TenantSpec {
             applications: 6,
             seed: 0x5EED,
             dangling_members: 1,
+            systems: None,
+            system_groups: None,
+            policies: 12,
+            administrators: 6,
+            apple_mdm: true,
         }
     }
 }
@@ -130,11 +161,24 @@ pub(crate) enum Collection {
     Users,
     Groups,
     Applications,
+    Systems,
+    SystemGroups,
+    Policies,
+    Administrators,
+    AppleMdms,
+    AppleDevices,
 }
 
 impl Collection {
     /// Collections whose objects are looked up by id (per-parent routes).
-    const INDEXED: [Collection; 2] = [Collection::Groups, Collection::Applications];
+    const INDEXED: [Collection; 6] = [
+        Collection::Groups,
+        Collection::Applications,
+        Collection::Systems,
+        Collection::SystemGroups,
+        Collection::Policies,
+        Collection::AppleMdms,
+    ];
 }
 
 /// The two application traversal routes.
@@ -200,6 +244,8 @@ pub(crate) struct Graph {
     pub(crate) app_direct_users: Vec<Vec<u32>>,
     /// Per application, groups bound (ascending).
     pub(crate) app_groups: Vec<Vec<u32>>,
+    /// Systems, system groups, policies and their bindings.
+    pub(crate) directory: crate::directory::Directory,
 }
 
 /// Changes applied to an organization after it was generated (see
@@ -465,6 +511,75 @@ impl Organization {
     /// All applications, in storage order.
     pub fn applications(&self) -> impl Iterator<Item = Value> + '_ {
         self.all(Collection::Applications)
+    }
+
+    /// Number of systems.
+    pub fn system_count(&self) -> usize {
+        self.len(Collection::Systems)
+    }
+
+    /// All systems (`/api/systems`), in storage order.
+    pub fn systems(&self) -> impl Iterator<Item = Value> + '_ {
+        self.all(Collection::Systems)
+    }
+
+    /// All system groups (`/api/v2/systemgroups`).
+    pub fn system_groups(&self) -> impl Iterator<Item = Value> + '_ {
+        self.all(Collection::SystemGroups)
+    }
+
+    /// All policies (`/api/v2/policies`).
+    pub fn policies(&self) -> impl Iterator<Item = Value> + '_ {
+        self.all(Collection::Policies)
+    }
+
+    /// All console administrators (`/api/users`).
+    pub fn administrators(&self) -> impl Iterator<Item = Value> + '_ {
+        self.all(Collection::Administrators)
+    }
+
+    /// The Apple MDM configurations (`/api/v2/applemdms`): none or one.
+    pub fn apple_mdms(&self) -> impl Iterator<Item = Value> + '_ {
+        self.all(Collection::AppleMdms)
+    }
+
+    /// The devices of the organization's Apple MDM.
+    pub fn apple_devices(&self) -> impl Iterator<Item = Value> + '_ {
+        self.all(Collection::AppleDevices)
+    }
+
+    /// Every item a per-parent list route serves, in order (all pages), or `None` for
+    /// a route that is not a per-parent list or a parent that does not exist: the
+    /// members of a system group (`/api/v2/systemgroups/{id}/members`), its
+    /// `associations?targets=user|user_group`, the users of a system
+    /// (`/api/v2/systems/{id}/users`), the systems, system-group associations and
+    /// statuses of a policy (`/api/v2/policies/{id}/systems`,
+    /// `/associations?targets=system_group`, `/policystatuses`). For tests that compute
+    /// the expected graph from exactly what was served.
+    pub fn served_items(&self, path: &str, target: Option<&str>) -> Option<Vec<Value>> {
+        let segments: Vec<&str> = path.split('/').collect();
+        let find = |collection, id: &str| self.find(collection, id);
+        Some(match (segments.as_slice(), target) {
+            (["", "api", "v2", "systemgroups", id, "members"], None) => {
+                self.system_group_member_items(find(Collection::SystemGroups, id)?)
+            }
+            (["", "api", "v2", "systemgroups", id, "associations"], Some(t)) => {
+                self.system_group_association_items(find(Collection::SystemGroups, id)?, t)
+            }
+            (["", "api", "v2", "systems", id, "users"], None) => {
+                self.system_user_items(find(Collection::Systems, id)?)
+            }
+            (["", "api", "v2", "policies", id, "systems"], None) => {
+                self.policy_system_items(find(Collection::Policies, id)?)
+            }
+            (["", "api", "v2", "policies", id, "associations"], Some(t)) => {
+                self.policy_association_items(find(Collection::Policies, id)?, t)
+            }
+            (["", "api", "v2", "policies", id, "policystatuses"], None) => {
+                self.policy_status_items(find(Collection::Policies, id)?)
+            }
+            _ => return None,
+        })
     }
 
     fn all(&self, collection: Collection) -> impl Iterator<Item = Value> + '_ {

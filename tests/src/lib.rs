@@ -34,14 +34,26 @@ pub use graph::{Graph, GraphFile, GraphObject, ObjectKind};
 /// The tenant id of every run (also the name in the tenant file).
 pub const TENANT: &str = "e2e";
 
-/// The step ids of the JumpCloud component, in `data-model.md` order.
-pub const STEP_IDS: [&str; 6] = [
+/// The step ids of the JumpCloud component, in `data-model.md` and
+/// `data-model-directory.md` order.
+pub const STEP_IDS: [&str; 17] = [
     "fetch-accounts",
     "fetch-users",
     "fetch-groups",
     "fetch-group-members",
     "fetch-applications",
     "fetch-application-assignments",
+    "fetch-apple-mdm",
+    "fetch-apple-devices",
+    "fetch-systems",
+    "fetch-system-groups",
+    "fetch-system-group-members",
+    "fetch-system-group-bindings",
+    "fetch-system-users",
+    "link-systems-to-apple-devices",
+    "fetch-administrators",
+    "fetch-policies",
+    "fetch-policy-assignments",
 ];
 
 /// The process-wide runtime with the bundled component loaded and described.

@@ -11,19 +11,35 @@ use jumpcloud_simulator::TenantSpec;
 use serde_json::{Value, json};
 
 /// The classes the JumpCloud component emits entities of.
-const ENTITY_CLASSES: [&str; 6] = [
+const ENTITY_CLASSES: [&str; 10] = [
     "Account",
     "Organization",
     "User",
     "Group",
     "Application",
     "Person",
+    "Configuration",
+    "Device",
+    "Host",
+    "ControlPolicy",
+];
+
+/// What the recorded answers hold: no systems and no policies.
+const RECORDED_CLASSES: [&str; 8] = [
+    "Account",
+    "Organization",
+    "User",
+    "Group",
+    "Application",
+    "Person",
+    "Configuration",
+    "Device",
 ];
 
 /// Asserts every entity validates against the schema of each of its classes, every
 /// relationship has one known class and existing endpoints, and `_key`s are unique
-/// and at least 10 characters; every class the component emits must occur.
-fn assert_graph_follows_the_data_model(run: &Run) {
+/// and at least 10 characters; exactly the classes `expected` occur.
+fn assert_graph_follows_the_data_model(run: &Run, expected: &[&str]) {
     let model = data_model();
     let graph = &run.graph;
     assert!(!graph.entities.is_empty());
@@ -62,7 +78,7 @@ fn assert_graph_follows_the_data_model(run: &Run) {
         "{} problems, the first: {shown:#?}",
         problems.len()
     );
-    let expected: BTreeSet<String> = ENTITY_CLASSES.iter().map(|c| c.to_string()).collect();
+    let expected: BTreeSet<String> = expected.iter().map(|c| c.to_string()).collect();
     assert_eq!(classes_seen, expected, "the classes emitted");
 }
 
@@ -152,15 +168,48 @@ fn the_data_model_validator_rejects_what_the_schemas_forbid() {
         .is_empty()
     );
 
+    // Device and Host: all 18 properties present (null allowed), no null `status`.
+    let device = json!({
+        "_key": "system-0000000001", "_type": "jumpcloud_system", "_class": ["Host", "Device"],
+        "name": "web-01", "displayName": "web-01", "category": "server",
+        "ipv4Addresses": ["10.0.0.1"], "ipv6Addresses": null, "macAddresses": null,
+        "publicIpAddresses": null, "privateIpAddresses": ["10.0.0.1"], "hostname": "web-01",
+        "fqdn": ["web-01.example.com"], "serial": null, "deviceId": null, "lastSeenOn": null,
+        "make": null, "model": null, "osName": "Ubuntu", "osType": "linux",
+        "osDetails": "Ubuntu 22.04", "osVersion": "22.04",
+    });
+    assert_eq!(model.entity_errors(&device), Vec::<String>::new());
+    let changed = |name: &str, value: Option<Value>| {
+        let mut object = device.as_object().expect("an object").clone();
+        match value {
+            Some(value) => object.insert(name.into(), value),
+            None => object.remove(name),
+        };
+        model.entity_errors(&Value::Object(object))
+    };
+    assert!(
+        !changed("hostname", None).is_empty(),
+        "a required property missing"
+    );
+    assert!(!changed("hostname", Some(json!("web_01"))).is_empty());
+    assert!(!changed("status", Some(Value::Null)).is_empty());
+    assert!(!changed("deviceId", Some(json!("one-udid"))).is_empty());
+    assert!(!changed("macAddresses", Some(json!(["02-00-00-00-00-01"]))).is_empty());
+    assert!(!changed("fqdn", Some(json!(["laptop.local."]))).is_empty());
+    assert!(!changed("osType", Some(json!("macos"))).is_empty());
+    assert!(!changed("encrypted", Some(Value::Null)).is_empty());
+
     assert!(model.is_relationship_class("HAS"));
     assert!(model.is_relationship_class("ASSIGNED"));
     assert!(model.is_relationship_class("IS"));
+    assert!(model.is_relationship_class("OWNS"));
+    assert!(model.is_relationship_class("ENFORCES"));
     assert!(!model.is_relationship_class("has"));
     assert!(!model.is_relationship_class("MEMBER_OF"));
 }
 
-/// Every entity of a demo-size generated tenant (250 users, 12 groups, edge cases
-/// included) validates against the schema of each of its classes, and every
+/// Every entity of a demo-size generated tenant (250 users, 12 groups, 300 systems,
+/// Apple MDM devices, administrators, policies, edge cases included) validates against the schema of each of its classes, and every
 /// relationship `_class` is a data-model relationship class.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_demo_size_tenant_follows_the_data_model() {
@@ -171,7 +220,18 @@ async fn a_demo_size_tenant_follows_the_data_model() {
     }))
     .await;
     assert_eq!(run.summary.exit_code(), 0);
-    assert_graph_follows_the_data_model(&run);
+    assert_graph_follows_the_data_model(&run, &ENTITY_CLASSES);
+    // Every new entity type is there to be checked.
+    for kind in [
+        "jumpcloud_system",
+        "jumpcloud_system_group",
+        "jumpcloud_apple_mdm",
+        "jumpcloud_apple_device",
+        "jumpcloud_administrator",
+        "jumpcloud_policy",
+    ] {
+        assert!(!run.graph.entities_of_type(kind).is_empty(), "{kind}");
+    }
 }
 
 /// Every entity built from the recorded JumpCloud answers validates against the
@@ -180,7 +240,7 @@ async fn a_demo_size_tenant_follows_the_data_model() {
 async fn the_recorded_dataset_follows_the_data_model() {
     let run = run(Setup::recorded()).await;
     assert_eq!(run.summary.exit_code(), 0);
-    assert_graph_follows_the_data_model(&run);
+    assert_graph_follows_the_data_model(&run, &RECORDED_CLASSES);
 }
 
 /// `summary.json` has the SDK fields (id, name, declaredTypes, partialTypes,

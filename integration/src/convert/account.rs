@@ -1,9 +1,13 @@
 //! The `jumpcloud_account` entity (one per organization the API key may read) and the
 //! `HAS` edges that hang every other entity from its account.
 
+use super::administrator::ADMINISTRATOR_TYPE;
+use super::apple::APPLE_MDM_TYPE;
 use super::application::APPLICATION_TYPE;
 use super::fields::{Properties, Record, console_link, raw_json};
 use super::group::GROUP_TYPE;
+use super::policy::POLICY_TYPE;
+use super::system::{SYSTEM_GROUP_TYPE, SYSTEM_TYPE};
 use super::user::USER_TYPE;
 use super::{ConvertError, HAS, Object};
 use crate::model::{Entity, Relationship};
@@ -18,6 +22,16 @@ pub const ACCOUNT_HAS_USER_TYPE: &str = "jumpcloud_account_has_user";
 pub const ACCOUNT_HAS_GROUP_TYPE: &str = "jumpcloud_account_has_group";
 /// `jumpcloud_account` HAS `jumpcloud_application`.
 pub const ACCOUNT_HAS_APPLICATION_TYPE: &str = "jumpcloud_account_has_application";
+/// `jumpcloud_account` HAS `jumpcloud_apple_mdm`.
+pub const ACCOUNT_HAS_APPLE_MDM_TYPE: &str = "jumpcloud_account_has_apple_mdm";
+/// `jumpcloud_account` HAS `jumpcloud_system`.
+pub const ACCOUNT_HAS_SYSTEM_TYPE: &str = "jumpcloud_account_has_system";
+/// `jumpcloud_account` HAS `jumpcloud_system_group`.
+pub const ACCOUNT_HAS_SYSTEM_GROUP_TYPE: &str = "jumpcloud_account_has_system_group";
+/// `jumpcloud_account` HAS `jumpcloud_administrator`.
+pub const ACCOUNT_HAS_ADMINISTRATOR_TYPE: &str = "jumpcloud_account_has_administrator";
+/// `jumpcloud_account` HAS `jumpcloud_policy`.
+pub const ACCOUNT_HAS_POLICY_TYPE: &str = "jumpcloud_account_has_policy";
 /// What [`account_has`] calls an edge the data model does not declare (a caller bug).
 pub const ACCOUNT_HAS_OTHER_TYPE: &str = "jumpcloud_account_has_undeclared";
 
@@ -53,7 +67,9 @@ pub fn account_entity(org: &Object, console_url: &str) -> Result<Entity, Convert
     })
 }
 
-/// The `HAS` edge from an account to a user, group or application of its organization.
+/// The `HAS` edge from an account to an entity read with its organization's
+/// `x-org-id`: a user, group, application, Apple MDM, system, system group,
+/// administrator or policy.
 ///
 /// The data model declares no other `HAS` edge from an account; passing any other entity
 /// is a bug in the caller, caught by a debug assertion and otherwise emitted with
@@ -63,6 +79,11 @@ pub fn account_has(account_key: &str, child: &Entity) -> Relationship {
         USER_TYPE => ACCOUNT_HAS_USER_TYPE,
         GROUP_TYPE => ACCOUNT_HAS_GROUP_TYPE,
         APPLICATION_TYPE => ACCOUNT_HAS_APPLICATION_TYPE,
+        APPLE_MDM_TYPE => ACCOUNT_HAS_APPLE_MDM_TYPE,
+        SYSTEM_TYPE => ACCOUNT_HAS_SYSTEM_TYPE,
+        SYSTEM_GROUP_TYPE => ACCOUNT_HAS_SYSTEM_GROUP_TYPE,
+        ADMINISTRATOR_TYPE => ACCOUNT_HAS_ADMINISTRATOR_TYPE,
+        POLICY_TYPE => ACCOUNT_HAS_POLICY_TYPE,
         other => {
             debug_assert!(false, "no HAS edge from an account to a {other}");
             ACCOUNT_HAS_OTHER_TYPE

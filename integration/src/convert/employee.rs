@@ -3,6 +3,7 @@
 //! resolves against Person entities from other integrations or creates.
 
 use super::IS;
+use super::administrator::ADMINISTRATOR_TYPE;
 use super::user::USER_TYPE;
 use crate::model::{Entity, MappedRelationship, TargetEntity, Value};
 
@@ -12,6 +13,8 @@ pub const EMPLOYEE_TYPE: &str = "employee";
 pub const EMPLOYEE_CLASSES: &[&str] = &["Person"];
 /// `jumpcloud_user` IS `employee`.
 pub const USER_IS_PERSON_TYPE: &str = "jumpcloud_user_is_person";
+/// `jumpcloud_administrator` IS `employee`.
+pub const ADMINISTRATOR_IS_PERSON_TYPE: &str = "jumpcloud_administrator_is_person";
 
 /// `employeeType` values of accounts that are not people (compared case-insensitively).
 const NON_PERSON_TYPES: [&str; 3] = ["generic", "service", "bot"];
@@ -22,26 +25,32 @@ pub fn normalize_email(raw: &str) -> Option<String> {
     (!email.is_empty()).then(|| email.to_lowercase())
 }
 
-/// The mapped `IS` relationship for a converted `jumpcloud_user`, or `None` when the user
-/// has no email, is not a person (`employeeType` generic, service or bot), or the entity
-/// is not a user.
-pub fn employee_mapping(user: &Entity) -> Option<MappedRelationship> {
-    if user.entity_type != USER_TYPE || !is_person(user) {
+/// The mapped `IS` relationship for a converted `jumpcloud_user` or
+/// `jumpcloud_administrator`, or `None` when it has no email, is a user that is not a
+/// person (`employeeType` generic, service or bot; administrators have no
+/// `employeeType`), or is another kind of entity.
+pub fn employee_mapping(entity: &Entity) -> Option<MappedRelationship> {
+    let relationship_type = match entity.entity_type {
+        USER_TYPE => USER_IS_PERSON_TYPE,
+        ADMINISTRATOR_TYPE => ADMINISTRATOR_IS_PERSON_TYPE,
+        _ => return None,
+    };
+    if !is_person(entity) {
         return None;
     }
-    let email = primary_email(user)?;
+    let email = primary_email(entity)?;
     let target_key = format!("employee:{email}");
     Some(MappedRelationship {
-        key: format!("{}|is|{target_key}", user.key),
-        relationship_type: USER_IS_PERSON_TYPE,
+        key: format!("{}|is|{target_key}", entity.key),
+        relationship_type,
         class: IS,
-        source_key: user.key.clone(),
+        source_key: entity.key.clone(),
         target_filter_keys: vec![vec!["_class", "email"]],
         target: TargetEntity {
             key: target_key,
             entity_type: EMPLOYEE_TYPE,
             classes: EMPLOYEE_CLASSES,
-            properties: person_properties(user, email),
+            properties: person_properties(entity, email),
         },
         properties: vec![("displayName", Value::from(IS))],
     })

@@ -144,6 +144,32 @@ impl<'a> Record<'a> {
             .and_then(parse_timestamp)
     }
 
+    /// The value at a dotted `path`, read leniently: `None` when any step is missing,
+    /// null or not an object. For fields the data model copies only "when boolean" (or
+    /// a number), where another type means "unknown", not a broken record.
+    pub fn lenient(&self, path: &str) -> Option<&'a Json> {
+        let mut object = self.object;
+        let mut segments = path.split('.').peekable();
+        while let Some(segment) = segments.next() {
+            let value = object.get(segment).filter(|v| !v.is_null())?;
+            if segments.peek().is_none() {
+                return Some(value);
+            }
+            object = value.as_object()?;
+        }
+        None
+    }
+
+    /// A boolean at `path`, or `None` when it is anything else (see [`Record::lenient`]).
+    pub fn maybe_bool(&self, path: &str) -> Option<bool> {
+        self.lenient(path).and_then(Json::as_bool)
+    }
+
+    /// An integer at `path`, or `None` when it is anything else.
+    pub fn maybe_int(&self, path: &str) -> Option<i64> {
+        self.lenient(path).and_then(Json::as_i64)
+    }
+
     /// An error about `field` of this record.
     pub fn error(&self, field: &str, problem: impl Into<String>) -> ConvertError {
         ConvertError {

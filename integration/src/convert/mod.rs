@@ -6,10 +6,15 @@
 //! optional field is simply absent.
 
 pub mod account;
+pub mod administrator;
+pub mod apple;
 pub mod application;
+pub mod device;
 pub mod employee;
 pub mod fields;
 pub mod group;
+pub mod policy;
+pub mod system;
 pub mod user;
 
 use std::fmt;
@@ -23,6 +28,10 @@ pub const HAS: &str = "HAS";
 pub const ASSIGNED: &str = "ASSIGNED";
 /// Relationship class `IS`.
 pub const IS: &str = "IS";
+/// Relationship class `OWNS`.
+pub const OWNS: &str = "OWNS";
+/// Relationship class `ENFORCES`.
+pub const ENFORCES: &str = "ENFORCES";
 
 /// A source record that cannot be converted.
 #[derive(Debug, Clone, PartialEq, Eq)]
