@@ -300,7 +300,7 @@ impl Generator {
             "allowSshPasswordAuthentication": kind == Machine::LinuxServer && rng.percent(20),
             "allowPublicKeyAuthentication": true,
             "allowMultiFactorAuthentication": rng.percent(50),
-            "isPolicyBound": s % 4 == 0,
+            "isPolicyBound": s.is_multiple_of(4),
             "systemInsights": {"state": "enabled"},
             "networkInterfaces": interfaces,
             "policyStats": {"total": 3, "success": 2, "failed": s % 2, "pending": 1 - s % 2},
@@ -492,10 +492,10 @@ impl Generator {
             "organization": self.org_id,
             "created": timestamp(created),
             "role": "admin",
-            "roleName": if a % 2 == 0 { "Administrator with Billing" } else { "Read Only" },
-            "roleNames": if a % 2 == 0 { json!(["Administrator with Billing"]) } else { json!([]) },
-            "apiKeyAllowed": a % 2 == 0,
-            "apiKeySet": a % 2 == 0,
+            "roleName": if a.is_multiple_of(2) { "Administrator with Billing" } else { "Read Only" },
+            "roleNames": if a.is_multiple_of(2) { json!(["Administrator with Billing"]) } else { json!([]) },
+            "apiKeyAllowed": a.is_multiple_of(2),
+            "apiKeySet": a.is_multiple_of(2),
             "apiKeyUpdatedAt": timestamp(created + 30 * DAY),
             "apiKeyHash": {"prefix": format!("jca_{}-{a}", crate::FAKE_SECRET_MARKER),
                            "expireAt": timestamp(created + 395 * DAY)},
@@ -571,10 +571,10 @@ impl Generator {
                 "udid": udid,
                 "osVersion": if family == "macos" { "14.4.1" } else { "17.4" },
                 "mdmOsFamily": family,
-                "depRegistered": d % 3 == 0,
+                "depRegistered": d.is_multiple_of(3),
                 "enrolled": true,
                 "createdAt": created,
-                "hasActivationLockBypassCodes": d % 2 == 0,
+                "hasActivationLockBypassCodes": d.is_multiple_of(2),
                 "deviceInformation": {"deviceName": name, "modelName": model, "isSupervised": true,
                                       "wifiMac": mac, "deviceCapacity": 500, "imei": "35 000000 000000 0"},
                 "securityInfo": security,
@@ -603,12 +603,12 @@ impl Generator {
                 format!("{}'s MacBook Pro", capitalize(owner)),
                 json!({"filevaultEnabled": encrypted, "passcodePresent": true,
                        "passcodeCompliant": rng.percent(90), "userApprovedEnrollment": true,
-                       "enrolledViaDep": d % 3 == 0, "isUserEnrollment": false,
+                       "enrolledViaDep": d.is_multiple_of(3), "isUserEnrollment": false,
                        "recoveryLockEnabled": rng.percent(30)}),
             );
         }
         if d < macs + phones {
-            let ipad = d % 2 == 0;
+            let ipad = d.is_multiple_of(2);
             return base(
                 Some(format!(
                     "DMP{:09X}",
@@ -709,7 +709,7 @@ impl Generator {
         }
         add_member(&mut dir, 1, 0);
         add_member(&mut dir, 1, 5);
-        for s in (0..systems).filter(|&s| machine(s) == Machine::Mac && s % 30 == 0) {
+        for s in (0..systems).filter(|&s| machine(s) == Machine::Mac && s.is_multiple_of(30)) {
             add_member(&mut dir, 2, s);
         }
         let fleets = sgs.saturating_sub(FIXED_SYSTEM_GROUPS);
@@ -726,7 +726,7 @@ impl Generator {
             dir.sg_groups[1].extend(group(1).map(|g| (g, Sudo::WITH_PASSWORD)));
             dir.sg_users[1] = (0..users.min(JUMP_HOST_USERS))
                 .map(|u| {
-                    let sudo = if u % 10 == 0 {
+                    let sudo = if u.is_multiple_of(10) {
                         Sudo::WITH_PASSWORD
                     } else {
                         Sudo::NONE

@@ -375,7 +375,7 @@ impl<'a> Edit<'a> {
         self.overlay
             .patches
             .entry((Collection::Users, u as u32))
-            .or_insert_with(Map::new)
+            .or_default()
             .extend(fields);
         self.touched.insert(u as u32);
     }

@@ -85,6 +85,10 @@ async fn the_standard_mutation_changes_exactly_what_it_reports() {
     let sim = start(spec()).await;
     let client = Client::new(&sim);
     let before = served(&client).await;
+    let before_systems: BTreeMap<String, Value> = sim.tenant().organizations()[0]
+        .systems()
+        .map(|s| (s["_id"].as_str().unwrap().to_owned(), s))
+        .collect();
     let report = sim
         .apply_mutation(Mutation::Standard)
         .expect("a generated tenant mutates");
@@ -97,6 +101,7 @@ async fn the_standard_mutation_changes_exactly_what_it_reports() {
     assert_eq!(report.removed_members.len(), 1);
     assert_eq!(report.deleted_groups.len(), 1);
     assert_eq!(report.added_assignments.len(), 1);
+    assert_eq!(report.unencrypted_systems.len(), 1);
 
     // Users: one suspended (it was active), one added without MFA; the rest as before.
     let suspended = &report.suspended_users[0];
@@ -160,6 +165,23 @@ async fn the_standard_mutation_changes_exactly_what_it_reports() {
     let users = expected_apps.get_mut(&assignment.application_id).unwrap();
     assert_eq!(users.insert(assignment.user_id.clone(), true), None);
     assert_eq!(after.app_users, expected_apps);
+
+    // One encrypted Windows system lost its encryption; no other system changed.
+    let unencrypted = &report.unencrypted_systems[0];
+    let tenant = sim.tenant();
+    let after_systems: BTreeMap<String, Value> = tenant.organizations()[0]
+        .systems()
+        .map(|s| (s["_id"].as_str().unwrap().to_owned(), s))
+        .collect();
+    for (id, system) in &before_systems {
+        if id == unencrypted {
+            assert_eq!(system["osFamily"], "windows");
+            assert_eq!(system["fde"]["active"], true);
+            assert_eq!(after_systems[id]["fde"]["active"], false);
+        } else {
+            assert_eq!(&after_systems[id], system, "system {id} unchanged");
+        }
+    }
 
     // Four different users are involved.
     let involved: BTreeSet<&String> = [suspended, &added.id, &removed.user_id, &assignment.user_id]

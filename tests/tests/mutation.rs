@@ -35,12 +35,16 @@ async fn the_second_run_sees_exactly_the_reported_changes() {
     second.assert_success();
     let after = second.normalized_graph();
 
-    // Updated: the suspended user, and nothing else.
+    // Updated: the suspended user and the system that lost its disk encryption, and
+    // nothing else.
     let suspended = &report.suspended_users[0];
+    let unencrypted = &report.unencrypted_systems[0];
     assert_eq!(
         changed(&before, &after),
-        BTreeSet::from([suspended.clone()])
+        BTreeSet::from([suspended.clone(), unencrypted.clone()])
     );
+    assert_eq!(before[unencrypted]["encrypted"], true);
+    assert_eq!(after[unencrypted]["encrypted"], false);
     let user = &after[suspended];
     assert_eq!(user["suspended"], true);
     assert_eq!(user["active"], false);

@@ -28,8 +28,13 @@ use crate::transport::{Level, Transport};
 const APPLE_MDM_IDS: &str = "apple-mdms";
 /// Step data: an organization's Apple devices, `[id, serial]`.
 const APPLE_DEVICES: &str = "apple-devices";
-/// Step data: an organization's systems, `[id, serial, owner]`.
+/// Step data: an organization's systems, `[id, serial, owner]`, in chunks of
+/// [`SYSTEM_CHUNK`] (`systems/<org>/<n>`), so later steps hold one chunk at a time.
 const SYSTEMS: &str = "systems";
+/// Step data: how many chunks of systems an organization has.
+const SYSTEM_CHUNKS: &str = "system-chunks";
+/// Systems per chunk of step data (and per batch of per-system lists).
+const SYSTEM_CHUNK: usize = 1000;
 /// Step data: the system group ids of an organization.
 const SYSTEM_GROUP_IDS: &str = "system-groups";
 /// Step data: the policy ids of an organization.
@@ -137,7 +142,9 @@ impl<H: Host> StepRun<'_, H> {
     ) -> Result<(), IntegrationError> {
         for account in self.accounts()? {
             let list = ListRequest::systems(account.org_header());
-            let mut systems: Vec<SystemRef> = Vec::new();
+            let mut chunk: Vec<SystemRef> = Vec::new();
+            let mut chunks = 0;
+            let mut done = 0;
             self.page_through(client, &list, &mut |run: &mut Self, page: Page| {
                 let console = run.config.base_url.as_str();
                 let converted = run.convert_page(&list.path, &page, |item, _raw| {
@@ -152,18 +159,27 @@ impl<H: Host> StepRun<'_, H> {
                     if run.is_known(&entity.key, &batch) {
                         continue;
                     }
-                    systems.push(SystemRef(entity.key.clone(), serial, owner));
+                    chunk.push(SystemRef(entity.key.clone(), serial, owner));
                     batch
                         .relationships
                         .push(account::account_has(&account.id, &entity));
                     batch.entities.push(entity);
                 }
                 run.add(batch)?;
-                run.host
-                    .progress(run.step_id, systems.len() as u64, page.total);
+                done += page.items.len() as u64;
+                run.host.progress(run.step_id, done, page.total);
+                if chunk.len() >= SYSTEM_CHUNK {
+                    run.store_json(SYSTEMS, &chunk_key(&account.id, chunks), &chunk)?;
+                    chunks += 1;
+                    chunk.clear();
+                }
                 Ok(())
             })?;
-            self.store_json(SYSTEMS, &account.id, &systems)?;
+            if !chunk.is_empty() {
+                self.store_json(SYSTEMS, &chunk_key(&account.id, chunks), &chunk)?;
+                chunks += 1;
+            }
+            self.store_json(SYSTEM_CHUNKS, &account.id, &chunks)?;
         }
         Ok(())
     }
@@ -189,7 +205,7 @@ impl<H: Host> StepRun<'_, H> {
         let mut lists = Vec::new();
         let mut parents = Vec::new();
         for (a, account) in accounts.iter().enumerate() {
-            systems.push(self.system_ids(account)?);
+            systems.push(self.system_ids(account, accounts.len())?);
             for group_id in self.load_ids(SYSTEM_GROUP_IDS, &account.id)? {
                 lists.push(ListRequest::system_group_members(
                     &group_id,
@@ -272,69 +288,74 @@ impl<H: Host> StepRun<'_, H> {
         self.settle(&lists, outcomes)
     }
 
+    /// One batch of per-system lists per chunk of systems, so memory does not grow
+    /// with the number of systems.
     pub(super) fn fetch_system_users<T: Transport>(
         &mut self,
         client: &mut Client<'_, T>,
     ) -> Result<(), IntegrationError> {
         let accounts = self.accounts()?;
-        let mut users = Vec::new();
-        let mut groups = Vec::new();
-        let mut lists = Vec::new();
-        let mut parents = Vec::new();
-        for (a, account) in accounts.iter().enumerate() {
-            users.push(self.user_ids(account, accounts.len())?);
-            groups.push(self.group_ids(account)?);
-            let systems: Vec<SystemRef> = self.load_json(SYSTEMS, &account.id)?;
-            // Ownership needs no request: `primarySystemUser` came with the system.
-            let mut owned = Vec::new();
-            for SystemRef(system_id, _, owner) in &systems {
-                let Some(owner) = owner else { continue };
-                if users[a].contains(owner) {
-                    owned.push(system::user_owns_system(owner, system_id));
-                } else {
-                    self.dangling("system owner", owner);
-                }
-            }
-            for chunk in owned.chunks(EDGE_BATCH) {
-                self.add_edges(chunk.to_vec())?;
-            }
-            for SystemRef(system_id, _, _) in systems {
-                lists.push(ListRequest::system_users(&system_id, account.org_header()));
-                parents.push((a, system_id));
-            }
-        }
+        let mut first_error = None;
         let mut pages = 0;
-        let outcomes = client.for_each_page_of_many(&lists, |index, page| {
-            let (a, system_id) = &parents[index];
-            let (read, spent) = timed(|| {
-                page.items
-                    .iter()
-                    .map(system::system_access)
-                    .collect::<Result<Vec<_>, _>>()
-            });
-            self.convert_time += spent;
-            let accesses = read.map_err(|e| convert_failure(&lists[index].path, e))?;
-            let mut edges = Vec::new();
-            for access in accesses.into_iter().flatten() {
-                if !users[*a].contains(&access.user_id) {
-                    self.dangling("system user", &access.user_id);
-                    continue;
-                }
-                edges.push(system::user_assigned_system(&access, system_id));
-                for (group_id, sudo) in &access.via_groups {
-                    if groups[*a].contains(group_id) {
-                        edges.push(system::group_assigned_system(group_id, system_id, *sudo));
+        for account in &accounts {
+            let users = self.user_ids(account, accounts.len())?;
+            let groups = self.group_ids(account)?;
+            for chunk in 0..self.system_chunks(account)? {
+                let systems: Vec<SystemRef> =
+                    self.load_json(SYSTEMS, &chunk_key(&account.id, chunk))?;
+                // Ownership needs no request: `primarySystemUser` came with the system.
+                let mut owned = Vec::new();
+                for SystemRef(system_id, _, owner) in &systems {
+                    let Some(owner) = owner else { continue };
+                    if users.contains(owner) {
+                        owned.push(system::user_owns_system(owner, system_id));
                     } else {
-                        self.dangling("system user group", group_id);
+                        self.dangling("system owner", owner);
                     }
                 }
+                self.add_edges(owned)?;
+                let lists: Vec<ListRequest> = systems
+                    .iter()
+                    .map(|SystemRef(id, _, _)| ListRequest::system_users(id, account.org_header()))
+                    .collect();
+                let outcomes = client.for_each_page_of_many(&lists, |index, page| {
+                    let system_id = &systems[index].0;
+                    let (read, spent) = timed(|| {
+                        page.items
+                            .iter()
+                            .map(system::system_access)
+                            .collect::<Result<Vec<_>, _>>()
+                    });
+                    self.convert_time += spent;
+                    let accesses = read.map_err(|e| convert_failure(&lists[index].path, e))?;
+                    let mut edges = Vec::new();
+                    for access in accesses.into_iter().flatten() {
+                        if !users.contains(&access.user_id) {
+                            self.dangling("system user", &access.user_id);
+                            continue;
+                        }
+                        edges.push(system::user_assigned_system(&access, system_id));
+                        for (group_id, sudo) in &access.via_groups {
+                            if groups.contains(group_id) {
+                                edges.push(system::group_assigned_system(
+                                    group_id, system_id, *sudo,
+                                ));
+                            } else {
+                                self.dangling("system user group", group_id);
+                            }
+                        }
+                    }
+                    self.add_edges(edges)?;
+                    pages += 1;
+                    self.host.progress(self.step_id, pages, None);
+                    Ok(())
+                })?;
+                if let Err(error) = self.settle(&lists, outcomes) {
+                    first_error.get_or_insert(error);
+                }
             }
-            self.add_edges(edges)?;
-            pages += 1;
-            self.host.progress(self.step_id, pages, None);
-            Ok(())
-        })?;
-        self.settle(&lists, outcomes)
+        }
+        first_error.map_or(Ok(()), Err)
     }
 
     /// `system IS apple_device` where the serial number, trimmed and upper-cased, is
@@ -342,7 +363,13 @@ impl<H: Host> StepRun<'_, H> {
     /// placeholder serials never link). An inferred join: the APIs share no id.
     pub(super) fn link_systems_to_apple_devices(&mut self) -> Result<(), IntegrationError> {
         for account in self.accounts()? {
-            let systems: Vec<SystemRef> = self.load_json(SYSTEMS, &account.id)?;
+            let mut systems: Vec<SystemRef> = Vec::new();
+            for chunk in 0..self.system_chunks(&account)? {
+                let refs: Vec<SystemRef> =
+                    self.load_json(SYSTEMS, &chunk_key(&account.id, chunk))?;
+                // Only serials take part in the join.
+                systems.extend(refs.into_iter().filter(|r| r.1.is_some()));
+            }
             let devices: Vec<DeviceRef> = self.load_json(APPLE_DEVICES, &account.id)?;
             let by_system = unique_by_serial(
                 systems
@@ -362,8 +389,8 @@ impl<H: Host> StepRun<'_, H> {
                 })
                 .collect();
             edges.sort_by(|a, b| a.key.cmp(&b.key));
-            for chunk in edges.chunks(EDGE_BATCH) {
-                self.add_edges(chunk.to_vec())?;
+            for batch in edges.chunks(EDGE_BATCH) {
+                self.add_edges(batch.to_vec())?;
             }
         }
         Ok(())
@@ -441,7 +468,7 @@ impl<H: Host> StepRun<'_, H> {
         let mut systems = Vec::new();
         let mut system_groups = Vec::new();
         for (a, account) in accounts.iter().enumerate() {
-            systems.push(self.system_ids(account)?);
+            systems.push(self.system_ids(account, accounts.len())?);
             system_groups.push(Members(Some(
                 self.load_ids(SYSTEM_GROUP_IDS, &account.id)?
                     .into_iter()
@@ -563,11 +590,26 @@ impl<H: Host> StepRun<'_, H> {
         );
     }
 
-    fn system_ids(&self, account: &AccountRef) -> Result<Members, IntegrationError> {
-        let systems: Vec<SystemRef> = self.load_json(SYSTEMS, &account.id)?;
-        Ok(Members(Some(
-            systems.into_iter().map(|SystemRef(id, _, _)| id).collect(),
-        )))
+    /// The organization's system ids when there are several organizations; with one,
+    /// any collected system belongs to it (and the host drops edges to the others).
+    fn system_ids(
+        &self,
+        account: &AccountRef,
+        accounts: usize,
+    ) -> Result<Members, IntegrationError> {
+        if accounts < 2 {
+            return Ok(Members(None));
+        }
+        let mut ids = HashSet::new();
+        for chunk in 0..self.system_chunks(account)? {
+            let refs: Vec<SystemRef> = self.load_json(SYSTEMS, &chunk_key(&account.id, chunk))?;
+            ids.extend(refs.into_iter().map(|SystemRef(id, _, _)| id));
+        }
+        Ok(Members(Some(ids)))
+    }
+
+    fn system_chunks(&self, account: &AccountRef) -> Result<usize, IntegrationError> {
+        self.load_json(SYSTEM_CHUNKS, &account.id)
     }
 
     fn group_ids(&self, account: &AccountRef) -> Result<Members, IntegrationError> {
@@ -599,4 +641,656 @@ fn unique_by_serial<'a>(
             .or_insert(Some(key));
     }
     seen
+}
+
+/// The step-data key of chunk `n` of an organization's systems: `<org>/<n>`.
+fn chunk_key(org_id: &str, n: usize) -> String {
+    format!("{org_id}/{n}")
+}
+
+#[cfg(test)]
+mod tests {
+    //! The directory steps over a scripted API and an in-memory host: the key guard,
+    //! a refused sort, vanished parents, dangling ids, several organizations, the
+    //! chunked hand-off of systems, and the serial join.
+
+    use std::cell::RefCell;
+    use std::collections::{BTreeMap, BTreeSet, VecDeque};
+    use std::time::Duration;
+
+    use serde_json::{Value, json};
+
+    use crate::config::Config;
+    use crate::error::GraphError;
+    use crate::host::{BatchOutcome, Host};
+    use crate::model::{Entity, MappedRelationship, Relationship};
+    use crate::steps::{self, StepContext, StepReport};
+    use crate::transport::{HttpRequest, HttpResponse, Level, Logger, Transport, TransportError};
+
+    /// Answers by path (query ignored but `skip`, `limit` and `targets` honoured):
+    /// each route holds every item; pages are sliced like the API does.
+    #[derive(Default)]
+    struct Api {
+        lists: BTreeMap<String, (bool, Vec<Value>)>,
+        statuses: BTreeMap<String, u16>,
+        done: VecDeque<(u64, Result<HttpResponse, TransportError>)>,
+        seen: Vec<String>,
+    }
+
+    impl Api {
+        /// A v1 (`true`) or v2 list at `path` (`path?targets=x` for associations).
+        fn list(&mut self, path: &str, v1: bool, items: Vec<Value>) -> &mut Self {
+            self.lists.insert(path.to_owned(), (v1, items));
+            self
+        }
+
+        fn fail(&mut self, path: &str, status: u16) -> &mut Self {
+            self.statuses.insert(path.to_owned(), status);
+            self
+        }
+
+        fn answer(&self, path_and_query: &str) -> HttpResponse {
+            let (path, query) = path_and_query
+                .split_once('?')
+                .unwrap_or((path_and_query, ""));
+            let param = |name: &str| {
+                query
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+                    .map(str::to_owned)
+            };
+            let key = match param("targets") {
+                Some(t) => format!("{path}?targets={t}"),
+                None => path.to_owned(),
+            };
+            let json = |status: u16, body: String, total: Option<usize>| HttpResponse {
+                status,
+                headers: total
+                    .map(|t| vec![("x-total-count".to_owned(), t.to_string())])
+                    .unwrap_or_default(),
+                body: body.into_bytes(),
+            };
+            if let Some(&status) = self.statuses.get(&key) {
+                return json(status, r#"{"message":"scripted"}"#.into(), None);
+            }
+            if param("sort").is_some() && self.statuses.contains_key(&format!("{key}#sort")) {
+                return json(400, r#"{"message":"bad sort"}"#.into(), None);
+            }
+            let Some((v1, items)) = self.lists.get(&key) else {
+                return json(404, r#"{"message":"Not Found"}"#.into(), None);
+            };
+            let skip: usize = param("skip").and_then(|s| s.parse().ok()).unwrap_or(0);
+            let limit: usize = param("limit").and_then(|s| s.parse().ok()).unwrap_or(10);
+            let page: Vec<&Value> = items.iter().skip(skip).take(limit).collect();
+            if *v1 {
+                json(
+                    200,
+                    json!({"totalCount": items.len(), "results": page}).to_string(),
+                    None,
+                )
+            } else {
+                json(200, json!(page).to_string(), Some(items.len()))
+            }
+        }
+    }
+
+    impl Transport for Api {
+        fn start(&mut self, id: u64, request: &HttpRequest) {
+            self.seen.push(request.path_and_query.clone());
+            let response = self.answer(&request.path_and_query);
+            self.done.push_back((id, Ok(response)));
+        }
+        fn next_response(&mut self) -> Option<(u64, Result<HttpResponse, TransportError>)> {
+            self.done.pop_front()
+        }
+        fn cancel_all(&mut self) {
+            self.done.clear();
+        }
+        fn now(&mut self) -> Duration {
+            Duration::ZERO
+        }
+        fn sleep(&mut self, _: Duration) {}
+        fn random_unit(&mut self) -> f64 {
+            0.5
+        }
+    }
+
+    /// The graph and the step data, as the host keeps them; drops dangling edges.
+    #[derive(Default)]
+    struct Graph {
+        entities: BTreeMap<String, Entity>,
+        relationships: BTreeMap<String, Relationship>,
+        mapped: BTreeMap<String, MappedRelationship>,
+        data: BTreeMap<String, String>,
+    }
+
+    impl Host for Graph {
+        fn add_entities(&mut self, entities: Vec<Entity>) -> Result<BatchOutcome, GraphError> {
+            for entity in entities {
+                if self.entities.contains_key(&entity.key) {
+                    return Err(GraphError::DuplicateKey(entity.key));
+                }
+                self.entities.insert(entity.key.clone(), entity);
+            }
+            Ok(BatchOutcome::default())
+        }
+        fn add_relationships(
+            &mut self,
+            relationships: Vec<Relationship>,
+        ) -> Result<BatchOutcome, GraphError> {
+            let mut outcome = BatchOutcome::default();
+            for edge in relationships {
+                if self.relationships.contains_key(&edge.key) {
+                    return Err(GraphError::DuplicateKey(edge.key));
+                }
+                if !self.entities.contains_key(&edge.from_key)
+                    || !self.entities.contains_key(&edge.to_key)
+                {
+                    outcome.dropped += 1;
+                    continue;
+                }
+                outcome.accepted += 1;
+                self.relationships.insert(edge.key.clone(), edge);
+            }
+            Ok(outcome)
+        }
+        fn add_mapped_relationships(
+            &mut self,
+            relationships: Vec<MappedRelationship>,
+        ) -> Result<BatchOutcome, GraphError> {
+            for mapped in relationships {
+                if self
+                    .mapped
+                    .insert(mapped.key.clone(), mapped.clone())
+                    .is_some()
+                {
+                    return Err(GraphError::DuplicateKey(mapped.key));
+                }
+            }
+            Ok(BatchOutcome::default())
+        }
+        fn has_key(&self, key: &str) -> bool {
+            self.entities.contains_key(key)
+                || self.relationships.contains_key(key)
+                || self.mapped.contains_key(key)
+        }
+        fn set_data(&mut self, key: &str, value: &str) {
+            self.data.insert(key.to_owned(), value.to_owned());
+        }
+        fn get_data(&self, key: &str) -> Option<String> {
+            self.data.get(key).cloned()
+        }
+        fn progress(&self, _: &str, _: u64, _: Option<u64>) {}
+    }
+
+    #[derive(Default)]
+    struct Lines(RefCell<Vec<String>>);
+
+    impl Logger for Lines {
+        fn log(&self, level: Level, message: &str, fields: &[(&str, &str)]) {
+            self.0
+                .borrow_mut()
+                .push(format!("{level:?} {message} {fields:?}"));
+        }
+    }
+
+    fn config() -> Config {
+        Config::from_entries(vec![
+            ("apiKey", "k"),
+            ("baseUrl", "https://console.jumpcloud.com"),
+        ])
+        .unwrap()
+    }
+
+    fn run_step(
+        step: &str,
+        api: &mut Api,
+        graph: &mut Graph,
+        log: &Lines,
+    ) -> Result<StepReport, crate::error::IntegrationError> {
+        let config = config();
+        steps::execute_step(
+            step,
+            StepContext {
+                config: &config,
+                transport: api,
+                host: graph,
+                log,
+                concurrency: 8,
+            },
+        )
+    }
+
+    /// Runs the steps in order; each must succeed.
+    fn run_steps(ids: &[&str], api: &mut Api, graph: &mut Graph) -> BTreeMap<String, StepReport> {
+        let log = Lines::default();
+        ids.iter()
+            .map(|id| {
+                let report = run_step(id, api, graph, &log)
+                    .unwrap_or_else(|e| panic!("{id}: {e}\n{:#?}", log.0.borrow()));
+                ((*id).to_owned(), report)
+            })
+            .collect()
+    }
+
+    fn org(id: &str) -> Value {
+        json!({"_id": id, "id": id, "displayName": id})
+    }
+
+    fn system(id: &str, serial: Option<&str>, owner: Option<&str>) -> Value {
+        let mut s = json!({"_id": id, "displayName": id, "os": "Mac OS X", "osFamily": "darwin"});
+        if let Some(serial) = serial {
+            s["serialNumber"] = json!(serial);
+        }
+        if let Some(owner) = owner {
+            s["primarySystemUser"] = json!({"id": owner});
+        }
+        s
+    }
+
+    fn user(id: &str) -> Value {
+        json!({"_id": id, "id": id, "username": id, "email": format!("{id}@example.com"),
+               "firstname": "F", "lastname": id, "state": "ACTIVATED"})
+    }
+
+    fn keys_of(graph: &Graph, kind: &str) -> BTreeSet<String> {
+        graph
+            .relationships
+            .values()
+            .filter(|r| r.relationship_type == kind)
+            .map(|r| r.key.clone())
+            .collect()
+    }
+
+    fn one_org(api: &mut Api) {
+        api.list("/api/organizations", true, vec![org("org-00000001")]);
+    }
+
+    #[test]
+    fn systems_repeated_across_pages_are_kept_once_and_handed_on_in_chunks() {
+        let mut api = Api::default();
+        one_org(&mut api);
+        let mut systems: Vec<Value> = (0..2150)
+            .map(|i| system(&format!("sys-{i:06}"), Some(&format!("SER{i}")), None))
+            .collect();
+        // A list that shifts while it is paged hands out a record twice.
+        systems.insert(150, systems[20].clone());
+        api.list("/api/systems", true, systems);
+        let mut graph = Graph::default();
+        let reports = run_steps(&["fetch-accounts", "fetch-systems"], &mut api, &mut graph);
+        let systems: BTreeSet<_> = graph
+            .entities
+            .values()
+            .filter(|e| e.entity_type == "jumpcloud_system")
+            .map(|e| e.key.clone())
+            .collect();
+        assert_eq!(systems.len(), 2150);
+        assert_eq!(
+            reports["fetch-systems"].skipped_records, 1,
+            "the repeat is counted"
+        );
+        assert_eq!(keys_of(&graph, "jumpcloud_account_has_system").len(), 2150);
+        assert_eq!(
+            graph
+                .data
+                .get("system-chunks/org-00000001")
+                .map(String::as_str),
+            Some("3")
+        );
+        assert!(graph.data.contains_key("systems/org-00000001/2"));
+        assert!(api.seen.iter().all(|p| !p.contains("fdekey")));
+    }
+
+    #[test]
+    fn system_users_give_access_ownership_and_group_edges_with_sudo() {
+        let mut api = Api::default();
+        one_org(&mut api);
+        api.list(
+            "/api/systemusers",
+            true,
+            vec![user("u1"), user("u2"), user("u3")],
+        );
+        api.list(
+            "/api/v2/usergroups",
+            false,
+            vec![
+                json!({"id": "g1", "name": "Admins"}),
+                json!({"id": "g-empty", "name": "Empty"}),
+            ],
+        );
+        api.list(
+            "/api/systems",
+            true,
+            vec![
+                system("s1", None, Some("u1")),
+                system("s2", None, Some("u-deleted")),
+                system("s3", None, None),
+            ],
+        );
+        let sudo = |e: bool, w: bool| json!({"sudo": {"enabled": e, "withoutPassword": w}});
+        let hop = |id: &str, kind: &str, attrs: Value| json!({"attributes": attrs, "to": {"id": id, "type": kind}});
+        api.list("/api/v2/systems/s1/users", false, vec![
+            json!({"id": "u1", "type": "user", "compiledAttributes": sudo(true, true),
+                   "paths": [[hop("u1", "user", sudo(true, true))]]}),
+            json!({"id": "u2", "type": "user", "compiledAttributes": sudo(true, false),
+                   "paths": [[hop("g1", "user_group", sudo(true, false)), hop("u2", "user", Value::Null)]]}),
+            json!({"id": "u3", "type": "user", "compiledAttributes": null,
+                   "paths": [[hop("g1", "user_group", sudo(true, false)), hop("u3", "user", Value::Null)],
+                             [hop("sg1", "system_group", Value::Null), hop("u3", "user", Value::Null)]]}),
+            // Deleted after the list was read: no edge, counted.
+            json!({"id": "u-deleted", "type": "user", "compiledAttributes": null,
+                   "paths": [[hop("u-deleted", "user", Value::Null)]]}),
+        ]);
+        api.list("/api/v2/systems/s2/users", false, vec![]);
+        // s3 vanished between the systems list and its users list.
+        api.fail("/api/v2/systems/s3/users", 404);
+        let mut graph = Graph::default();
+        let reports = run_steps(
+            &[
+                "fetch-accounts",
+                "fetch-users",
+                "fetch-groups",
+                "fetch-systems",
+                "fetch-system-users",
+            ],
+            &mut api,
+            &mut graph,
+        );
+        let edge = |key: &str| {
+            graph
+                .relationships
+                .get(key)
+                .unwrap_or_else(|| panic!("no {key}"))
+        };
+        let props = |key: &str| {
+            let e = edge(key);
+            ["direct", "sudo", "passwordlessSudo"].map(|p| e.property(p).cloned())
+        };
+        use crate::model::Value as V;
+        assert_eq!(
+            props("u1|assigned|s1"),
+            [
+                Some(V::Bool(true)),
+                Some(V::Bool(true)),
+                Some(V::Bool(true))
+            ]
+        );
+        assert_eq!(
+            props("u2|assigned|s1"),
+            [
+                Some(V::Bool(false)),
+                Some(V::Bool(true)),
+                Some(V::Bool(false))
+            ]
+        );
+        assert_eq!(
+            props("u3|assigned|s1"),
+            [
+                Some(V::Bool(false)),
+                Some(V::Bool(false)),
+                Some(V::Bool(false))
+            ]
+        );
+        assert_eq!(
+            props("g1|assigned|s1"),
+            [
+                Some(V::Bool(true)),
+                Some(V::Bool(true)),
+                Some(V::Bool(false))
+            ]
+        );
+        assert_eq!(
+            keys_of(&graph, "jumpcloud_group_assigned_system").len(),
+            1,
+            "one edge for two paths"
+        );
+        assert_eq!(
+            keys_of(&graph, "jumpcloud_user_owns_system"),
+            BTreeSet::from(["u1|owns|s1".to_owned()])
+        );
+        // Counted: the deleted user's access, the deleted owner, the vanished system.
+        assert_eq!(reports["fetch-system-users"].skipped_records, 3);
+        assert_eq!(
+            api.seen
+                .iter()
+                .filter(|p| p.starts_with("/api/v2/systems/s3/users"))
+                .count(),
+            1,
+            "no retry of a 404"
+        );
+    }
+
+    #[test]
+    fn a_refused_sort_is_dropped_once_and_policies_carry_their_latest_status() {
+        let mut api = Api::default();
+        one_org(&mut api);
+        api.list(
+            "/api/systems",
+            true,
+            vec![system("s1", None, None), system("s2", None, None)],
+        );
+        api.list(
+            "/api/v2/systemgroups",
+            false,
+            vec![json!({"id": "sg1", "name": "Fleet"})],
+        );
+        api.fail("/api/v2/policies#sort", 400);
+        api.list(
+            "/api/v2/policies",
+            false,
+            vec![json!({"id": "p1", "name": "FileVault"})],
+        );
+        let hop =
+            |id: &str, kind: &str| json!({"attributes": null, "to": {"id": id, "type": kind}});
+        api.list("/api/v2/policies/p1/systems", false, vec![
+            json!({"id": "s1", "type": "system", "paths": [[hop("s1", "system")]]}),
+            json!({"id": "s2", "type": "system", "paths": [[hop("sg1", "system_group"), hop("s2", "system")]]}),
+        ]);
+        api.list(
+            "/api/v2/policies/p1/associations?targets=system_group",
+            false,
+            vec![hop("sg1", "system_group"), hop("sg-gone", "system_group")],
+        );
+        api.list("/api/v2/policies/p1/policystatuses", false, vec![
+            json!({"systemID": "s1", "state": "FAILED", "success": false, "exitStatus": 1,
+                   "startedAt": "2024-01-01T00:00:00Z", "endedAt": "2024-01-01T00:00:10Z", "stdOut": "SECRET"}),
+            json!({"systemID": "s1", "state": "SUCCESS", "success": true, "exitStatus": 0,
+                   "startedAt": "2024-01-02T00:00:00Z", "endedAt": "2024-01-02T00:00:10Z", "stdOut": "SECRET"}),
+            json!({"systemID": "s-unbound", "state": "SUCCESS"}),
+        ]);
+        let mut graph = Graph::default();
+        let reports = run_steps(
+            &[
+                "fetch-accounts",
+                "fetch-systems",
+                "fetch-system-groups",
+                "fetch-policies",
+                "fetch-policy-assignments",
+            ],
+            &mut api,
+            &mut graph,
+        );
+        assert!(graph.entities.contains_key("p1"));
+        let sorted = api
+            .seen
+            .iter()
+            .filter(|p| p.starts_with("/api/v2/policies?") && p.contains("sort="))
+            .count();
+        let unsorted = api
+            .seen
+            .iter()
+            .filter(|p| p.starts_with("/api/v2/policies?") && !p.contains("sort="))
+            .count();
+        assert_eq!((sorted, unsorted), (1, 1));
+        use crate::model::Value as V;
+        let s1 = &graph.relationships["p1|enforces|s1"];
+        assert_eq!(s1.property("status"), Some(&V::from("success")));
+        assert_eq!(s1.property("direct"), Some(&V::Bool(true)));
+        assert_eq!(
+            s1.property("lastAppliedOn"),
+            Some(&V::Int(1_704_153_610_000))
+        );
+        let s2 = &graph.relationships["p1|enforces|s2"];
+        assert_eq!(s2.property("direct"), Some(&V::Bool(false)));
+        assert_eq!(s2.property("status"), None);
+        assert!(graph.relationships.contains_key("p1|enforces|sg1"));
+        assert!(
+            graph
+                .relationships
+                .values()
+                .all(|r| r.properties.iter().all(|(_, v)| *v != V::from("SECRET")))
+        );
+        // The unbound status and the unknown system group are counted.
+        assert_eq!(reports["fetch-policy-assignments"].skipped_records, 2);
+        assert!(
+            api.seen
+                .iter()
+                .all(|p| !p.starts_with("/api/v2/policyresults")
+                    && !p.starts_with("/api/v2/policies/p1?"))
+        );
+    }
+
+    #[test]
+    fn systems_link_to_apple_devices_only_on_a_unique_serial() {
+        let mut api = Api::default();
+        one_org(&mut api);
+        api.list(
+            "/api/systems",
+            true,
+            vec![
+                system("s-unique", Some(" c02aaa "), None),
+                system("s-dup-1", Some("C02DUP"), None),
+                system("s-dup-2", Some("C02DUP"), None),
+                system("s-shared-device", Some("C02SHARED"), None),
+                system("s-none", None, None),
+            ],
+        );
+        api.list(
+            "/api/v2/applemdms",
+            false,
+            vec![json!({"id": "mdm1", "name": ""})],
+        );
+        api.list(
+            "/api/v2/applemdms/mdm1/devices",
+            false,
+            vec![
+                json!({"id": "d-unique", "serialNumber": "C02AAA"}),
+                json!({"id": "d-dup", "serialNumber": "C02DUP"}),
+                json!({"id": "d-shared-1", "serialNumber": "C02SHARED"}),
+                json!({"id": "d-shared-2", "serialNumber": "c02shared"}),
+                json!({"id": "d-unique"}),
+            ],
+        );
+        let mut graph = Graph::default();
+        let reports = run_steps(
+            &[
+                "fetch-accounts",
+                "fetch-systems",
+                "fetch-apple-mdm",
+                "fetch-apple-devices",
+                "link-systems-to-apple-devices",
+            ],
+            &mut api,
+            &mut graph,
+        );
+        assert_eq!(
+            keys_of(&graph, "jumpcloud_system_is_apple_device"),
+            BTreeSet::from(["s-unique|is|d-unique".to_owned()])
+        );
+        assert_eq!(
+            reports["fetch-apple-devices"].skipped_records, 1,
+            "a device id repeated"
+        );
+        assert_eq!(keys_of(&graph, "jumpcloud_apple_device_has_mdm").len(), 4);
+        assert!(api.seen.iter().any(|p| p.starts_with("/api/v2/applemdms?limit=100&skip=0") && !p.contains("sort")));
+    }
+
+    #[test]
+    fn administrators_of_two_organizations_are_one_entity_with_two_has_edges() {
+        let mut api = Api::default();
+        api.list(
+            "/api/organizations",
+            true,
+            vec![org("org-0000000a"), org("org-0000000b")],
+        );
+        api.list("/api/systemusers", true, vec![]);
+        let admin = |id: &str, email: Option<&str>| {
+            let mut a = json!({"_id": id, "firstname": "A", "lastname": id, "apiKeyHash": {"prefix": "jca_SECRET"}});
+            if let Some(email) = email {
+                a["email"] = json!(email);
+            }
+            a
+        };
+        // The same scripted answer for both organizations: the MSP admin is in both.
+        api.list(
+            "/api/users",
+            true,
+            vec![
+                admin("msp-admin", Some("MSP@example.com")),
+                admin("no-mail", None),
+                admin("msp-admin", Some("msp@example.com")),
+            ],
+        );
+        let mut graph = Graph::default();
+        let reports = run_steps(
+            &["fetch-accounts", "fetch-users", "fetch-administrators"],
+            &mut api,
+            &mut graph,
+        );
+        let admins: Vec<&Entity> = graph
+            .entities
+            .values()
+            .filter(|e| e.entity_type == "jumpcloud_administrator")
+            .collect();
+        assert_eq!(admins.len(), 2);
+        assert_eq!(
+            keys_of(&graph, "jumpcloud_account_has_administrator").len(),
+            4
+        );
+        assert_eq!(
+            graph.mapped.len(),
+            1,
+            "one mapping, for the admin with an email"
+        );
+        assert_eq!(
+            graph.mapped.keys().next().unwrap(),
+            "msp-admin|is|employee:msp@example.com"
+        );
+        // The repeat within the first organization, and all three in the second.
+        assert_eq!(reports["fetch-administrators"].skipped_records, 4);
+        assert!(
+            admins
+                .iter()
+                .all(|a| !a.raw_data.as_deref().unwrap_or("").contains("jca_"))
+        );
+        assert!(
+            api.seen
+                .iter()
+                .filter(|p| p.starts_with("/api/users?"))
+                .all(|p| !p.contains("sort"))
+        );
+    }
+
+    #[test]
+    fn a_403_on_administrators_says_which_step_it_costs() {
+        let mut api = Api::default();
+        one_org(&mut api);
+        api.list("/api/systemusers", true, vec![]);
+        api.fail("/api/users", 403);
+        let mut graph = Graph::default();
+        let log = Lines::default();
+        for id in ["fetch-accounts", "fetch-users"] {
+            run_step(id, &mut api, &mut graph, &log).unwrap();
+        }
+        let error = run_step("fetch-administrators", &mut api, &mut graph, &log).unwrap_err();
+        let text = error.to_string();
+        assert!(
+            matches!(error, crate::error::IntegrationError::Authorization { .. }),
+            "{text}"
+        );
+        assert!(
+            text.contains("/api/users") && text.contains("only fetch-administrators"),
+            "{text}"
+        );
+    }
 }
