@@ -9,6 +9,7 @@
 pub mod bindings;
 pub mod config;
 pub mod egress;
+pub mod fleet;
 pub mod graph;
 pub mod job;
 pub mod monitor;

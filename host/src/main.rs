@@ -172,6 +172,39 @@ enum Command {
         /// abandoned (never half persisted).
         #[arg(long, default_value_t = 10)]
         grace_seconds: u64,
+        /// The fleet: publish each due tenant as a job on this NATS JetStream server
+        /// (nats://HOST:PORT) for `worker`s to run, instead of running it here. The
+        /// store must then be shared by every worker (postgres://...).
+        #[arg(long, value_name = "URL")]
+        queue: Option<String>,
+        #[command(flatten)]
+        fleet: FleetArgs,
+    },
+    /// The fleet's worker: takes tenant jobs from the queue, runs them in the sandbox,
+    /// persists each run to the shared store under the tenant's lease, evaluates its
+    /// rules, and acks the job only then.
+    Worker {
+        /// The tenants file (the same as `serve`'s: configuration, secrets by
+        /// environment variable or file on this machine).
+        #[arg(long)]
+        tenants: PathBuf,
+        /// The shared store (postgres://USER@HOST/DATABASE).
+        #[arg(long, value_name = "URL")]
+        store: String,
+        /// The NATS JetStream server (nats://HOST:PORT).
+        #[arg(long, value_name = "URL")]
+        queue: String,
+        /// Runs write their files under OUTPUT/NAME/<tenant>/.
+        #[arg(long, default_value = DEFAULT_OUTPUT)]
+        output: PathBuf,
+        /// Jobs run side by side.
+        #[arg(long, default_value_t = 1)]
+        concurrency: usize,
+        /// This worker's name in leases and logs (default: host name and process id).
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        fleet: FleetArgs,
     },
     /// Runs every tenant of a tenants file side by side, each in its own sandbox,
     /// writing under DIR/<tenant>/ and DIR/run-all.json.
@@ -227,6 +260,27 @@ enum Command {
     /// Measures a run: the real component in the real host against the simulator (in a
     /// child process), with tenant size, latency and concurrency as arguments.
     Bench(bench::BenchArgs),
+}
+
+/// The fleet's queue settings, the same on every scheduler and worker.
+#[derive(clap::Args)]
+struct FleetArgs {
+    /// Prefix of the queue's streams, consumer and lease bucket.
+    #[arg(long, default_value = "integration_host")]
+    queue_namespace: String,
+    /// How long a worker's lease on a tenant lasts unless renewed (every third of
+    /// it); a dead worker's job is offered again after it.
+    #[arg(long, default_value_t = 60)]
+    lease_seconds: u64,
+}
+
+impl FleetArgs {
+    fn settings(&self) -> integration_host::fleet::queue::QueueSettings {
+        integration_host::fleet::queue::QueueSettings {
+            namespace: self.queue_namespace.clone(),
+            lease: Duration::from_secs(self.lease_seconds.max(1)),
+        }
+    }
 }
 
 /// A failure of the command, with its exit status.
@@ -341,6 +395,8 @@ async fn dispatch(command: Command) -> Result<u8, Failure> {
             listen,
             token_file,
             grace_seconds,
+            queue,
+            fleet,
         } => {
             let token = match token_file {
                 Some(path) => Some(
@@ -361,6 +417,27 @@ async fn dispatch(command: Command) -> Result<u8, Failure> {
                 listen,
                 token,
                 grace: Duration::from_secs(grace_seconds),
+                queue: queue.map(|url| (url, fleet.settings())),
+            })
+            .await
+        }
+        Command::Worker {
+            tenants,
+            store,
+            queue,
+            output,
+            concurrency,
+            name,
+            fleet,
+        } => {
+            worker(integration_host::fleet::worker::WorkerOptions {
+                tenants_file: tenants,
+                store_url: store,
+                queue_url: queue,
+                queue: fleet.settings(),
+                output,
+                concurrency,
+                name: name.unwrap_or_else(default_worker_name),
             })
             .await
         }
@@ -625,6 +702,43 @@ async fn serve(options: integration_host::serve::ServeOptions) -> Result<u8, Fai
         },
         None,
         stop_signal(),
+    )
+    .await;
+    match result {
+        Ok(()) => Ok(0),
+        Err(error) => Err(Failure {
+            code: error.exit_code(),
+            message: error.to_string(),
+        }),
+    }
+}
+
+fn default_worker_name() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "worker".into());
+    format!("{host}-{}", std::process::id())
+}
+
+async fn worker(options: integration_host::fleet::worker::WorkerOptions) -> Result<u8, Failure> {
+    let runtime = Runtime::new(RuntimeOptions::from_env())
+        .map_err(|error| Failure::run(format!("cannot start the wasm runtime: {error:#}")))?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        stop_signal().await;
+        tracing::info!("stop requested: finishing the jobs in flight");
+        stop.send_replace(true);
+    });
+    let result = integration_host::fleet::worker::run(
+        &runtime,
+        options,
+        integration_host::run_all::DefaultComponent {
+            name: "the bundled JumpCloud component",
+            bytes: integration_host::BUNDLED_COMPONENT,
+        },
+        stopped,
     )
     .await;
     match result {

@@ -49,6 +49,19 @@ pub async fn run_and_persist(
     store: &dyn Store,
     trigger: Trigger,
 ) -> Result<MonitoredRun, MonitorError> {
+    run_and_persist_fenced(plugin, info, spec, store, trigger, None).await
+}
+
+/// [`run_and_persist`] under a fleet lease: the persist carries the lease's fencing
+/// token, and the store refuses it when a newer lease of the tenant persisted first.
+pub async fn run_and_persist_fenced(
+    plugin: &Plugin,
+    info: &PluginInfo,
+    spec: JobSpec,
+    store: &dyn Store,
+    trigger: Trigger,
+    fence: Option<i64>,
+) -> Result<MonitoredRun, MonitorError> {
     let tenant = spec.tenant.to_string();
     let output_dir = spec.output_dir.clone();
     let run = store.begin_run(&tenant, trigger, now_ms()).await?;
@@ -72,7 +85,7 @@ pub async fn run_and_persist(
             return Err(error.into());
         }
     };
-    let outcome = outcome_of(&summary, None);
+    let outcome = outcome_of(&summary, fence);
     let objects = OutputReader::open(&output_dir).map_err(StoreError::from)?;
     let PersistReport { run, changes } = store.persist_run(run, outcome, Box::new(objects)).await?;
     tracing::info!(

@@ -119,6 +119,17 @@ pub struct SchedulerHandle {
 }
 
 impl SchedulerHandle {
+    /// A handle for a scheduler in another process (the fleet's): triggers go through
+    /// the store, which that scheduler polls; nothing runs here.
+    pub fn detached(store: Arc<dyn Store>) -> SchedulerHandle {
+        let (_, status) = watch::channel(SchedulerStatus::default());
+        SchedulerHandle {
+            store,
+            wake: Arc::new(Notify::new()),
+            status,
+        }
+    }
+
     /// Records a manual trigger and wakes the scheduler.
     pub async fn trigger(&self, tenant: &str) -> Result<(), StoreError> {
         self.store.request_trigger(tenant).await?;

@@ -37,6 +37,9 @@ pub struct ServeOptions {
     pub token: Option<String>,
     /// How long runs in flight may go on after a stop signal.
     pub grace: Duration,
+    /// The fleet's queue (`nats://...`): this `serve` publishes jobs for `worker`s
+    /// instead of running tenants itself.
+    pub queue: Option<(String, crate::fleet::queue::QueueSettings)>,
 }
 
 /// Why `serve` did not start (or stopped).
@@ -60,6 +63,8 @@ pub enum ServeError {
     },
     #[error(transparent)]
     Store(#[from] graph_store::StoreError),
+    #[error(transparent)]
+    Queue(#[from] crate::fleet::queue::QueueError),
 }
 
 impl ServeError {
@@ -142,6 +147,9 @@ pub async fn serve(
         return Err(ServeError::TokenRequired(options.listen));
     }
     let tenants = TenantsConfig::load(&options.tenants_file)?;
+    if let Some((queue_url, settings)) = options.queue.clone() {
+        return serve_fleet(options, tenants, &queue_url, settings, extra_routes, shutdown).await;
+    }
     let mut rules_by_file: HashMap<PathBuf, Arc<Vec<Rule>>> = HashMap::new();
     for tenant in &tenants.tenants {
         if let Some(path) = &tenant.rules
@@ -207,16 +215,7 @@ pub async fn serve(
         app = app.merge(extra);
     }
 
-    let listener = tokio::net::TcpListener::bind(options.listen)
-        .await
-        .map_err(|source| ServeError::Listen {
-            address: options.listen,
-            source,
-        })?;
-    let address = listener.local_addr().map_err(|source| ServeError::Listen {
-        address: options.listen,
-        source,
-    })?;
+    let (listener, address) = bind(options.listen).await?;
     println!(
         "serving {} tenant(s) from {}; store {}; API and console at http://{address}/",
         names.len(),
@@ -242,6 +241,85 @@ pub async fn serve(
         }
     });
     let scheduled = scheduler.run(stopped).await;
+    let _ = server.await;
+    scheduled?;
+    Ok(())
+}
+
+async fn bind(listen: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr), ServeError> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| ServeError::Listen {
+            address: listen,
+            source,
+        })?;
+    let address = listener.local_addr().map_err(|source| ServeError::Listen {
+        address: listen,
+        source,
+    })?;
+    Ok((listener, address))
+}
+
+/// `serve --queue`: the fleet's scheduler (jobs published for `worker`s) and the same
+/// API and console over the shared store.
+async fn serve_fleet(
+    options: ServeOptions,
+    tenants: TenantsConfig,
+    queue_url: &str,
+    settings: crate::fleet::queue::QueueSettings,
+    extra_routes: Option<Router>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let store = graph_store::open(&options.store_url).await?;
+    let queue = crate::fleet::queue::Queue::connect(queue_url, settings).await?;
+    let names: BTreeSet<String> = tenants.tenants.iter().map(|t| t.tenant.clone()).collect();
+    let scheduled: Vec<_> = tenants
+        .tenants
+        .iter()
+        .map(|t| t.monitoring.clone())
+        .collect();
+    let state = Arc::new(AppState::new(
+        store.clone(),
+        crate::monitor::scheduler::SchedulerHandle::detached(store.clone()),
+        names.clone(),
+        Arc::new(LiveProgress::default()),
+    ));
+    let mut app = api::router(state);
+    if let Some(extra) = extra_routes {
+        app = app.merge(extra);
+    }
+    let (listener, address) = bind(options.listen).await?;
+    println!(
+        "scheduling {} tenant(s) from {} on {queue_url}; store {}; API and console at http://{address}/",
+        names.len(),
+        options.tenants_file.display(),
+        store.location()
+    );
+    let (stop, stopped) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        tracing::info!("stop requested");
+        stop.send_replace(true);
+    });
+    let mut server_stopped = stopped.clone();
+    let server = tokio::spawn(async move {
+        let result = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = server_stopped.wait_for(|stop| *stop).await;
+            })
+            .await;
+        if let Err(error) = result {
+            tracing::error!("the HTTP server failed: {error}");
+        }
+    });
+    let scheduled = crate::fleet::scheduler::run(
+        store,
+        queue,
+        scheduled,
+        Duration::from_secs(1),
+        stopped,
+    )
+    .await;
     let _ = server.await;
     scheduled?;
     Ok(())

@@ -1,0 +1,123 @@
+//! The fleet's scheduler: publishes a job for every due or triggered tenant. It runs
+//! nothing itself, keeps no state of its own (the schedule is in the store), and any
+//! number of them may run at once: a slot's message id makes their publishes one job,
+//! and the stream holds at most one job per tenant.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use graph_store::{RunRecord, RunStatus, Store, StoreError, TenantSettings};
+use tokio::sync::watch;
+
+use super::queue::{Job, Published, Queue, QueueError};
+use crate::monitor::scheduler::next_due;
+
+/// Why a pass of the scheduler failed (it goes on with the next pass).
+#[derive(Debug, thiserror::Error)]
+pub enum PassError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+/// The start of the newest run that counts for the schedule (abandoned runs do not).
+fn last_counted_start(last_run: Option<&RunRecord>) -> Option<i64> {
+    last_run
+        .filter(|run| run.status != RunStatus::Abandoned)
+        .map(|run| run.started_at_ms)
+}
+
+/// What one pass published.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PassReport {
+    pub published: usize,
+    pub duplicates: usize,
+    pub pending: usize,
+}
+
+/// One pass: triggers first, then every due tenant.
+pub async fn pass(
+    store: &dyn Store,
+    queue: &Queue,
+    tenants: &[TenantSettings],
+    now_ms: i64,
+) -> Result<PassReport, PassError> {
+    let mut report = PassReport::default();
+    let states = store.tenants().await?;
+    for settings in tenants {
+        let Some(state) = states.iter().find(|s| s.settings.tenant == settings.tenant) else {
+            continue;
+        };
+        let running = state
+            .last_run
+            .as_ref()
+            .is_some_and(|run| run.status == RunStatus::Running);
+        let job = if let Some(requested) = state.trigger_requested_ms {
+            Job {
+                tenant: settings.tenant.clone(),
+                trigger: "manual".into(),
+                due_ms: requested,
+            }
+        } else {
+            let due = next_due(
+                &settings.tenant,
+                settings.polling_interval,
+                last_counted_start(state.last_run.as_ref()),
+                now_ms,
+            );
+            if due != state.next_due_ms {
+                store.set_next_due(&settings.tenant, due).await?;
+            }
+            match due {
+                Some(due) if due <= now_ms && !running => Job {
+                    tenant: settings.tenant.clone(),
+                    trigger: "schedule".into(),
+                    due_ms: due,
+                },
+                _ => continue,
+            }
+        };
+        match queue.publish(&job).await? {
+            Published::New => {
+                tracing::info!(tenant = %job.tenant, trigger = %job.trigger, "job published");
+                report.published += 1;
+            }
+            Published::Duplicate => report.duplicates += 1,
+            Published::AlreadyPending => {
+                report.pending += 1;
+                continue; // a manual trigger waits until the tenant's job is done
+            }
+        }
+        if job.trigger == "manual" {
+            store.take_trigger(&job.tenant).await?;
+        }
+    }
+    Ok(report)
+}
+
+/// Registers the tenants in the store, then passes every `poll` until `shutdown`.
+/// A pass that fails (store or queue away) is logged and retried.
+pub async fn run(
+    store: Arc<dyn Store>,
+    queue: Queue,
+    tenants: Vec<TenantSettings>,
+    poll: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), StoreError> {
+    for settings in &tenants {
+        store.upsert_tenant(settings).await?;
+    }
+    loop {
+        if *shutdown.borrow() {
+            return Ok(());
+        }
+        if let Err(error) = pass(&*store, &queue, &tenants, graph_store::now_ms()).await {
+            tracing::error!("scheduler pass failed (retrying): {error}");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(poll) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
