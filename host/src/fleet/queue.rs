@@ -115,10 +115,7 @@ impl Taken {
 
     /// Still working: the server waits another AckWait before redelivering.
     pub async fn progress(&self) -> Result<(), QueueError> {
-        self.message
-            .ack_with(AckKind::Progress)
-            .await
-            .map_err(nats)
+        self.message.ack_with(AckKind::Progress).await.map_err(nats)
     }
 
     /// Not now: redelivered after `delay`.
@@ -222,7 +219,11 @@ impl Queue {
     }
 
     fn subject(&self, kind: &str, tenant: &str) -> String {
-        format!("{}.{kind}.{}", self.settings.namespace, subject_token(tenant))
+        format!(
+            "{}.{kind}.{}",
+            self.settings.namespace,
+            subject_token(tenant)
+        )
     }
 
     /// Publishes a job unless the same slot was published or the tenant has one.
@@ -331,7 +332,11 @@ impl Queue {
     ) -> Result<Option<Lease>, QueueError> {
         match self
             .leases
-            .update(tenant, holder.to_owned().into_bytes().into(), lease.revision)
+            .update(
+                tenant,
+                holder.to_owned().into_bytes().into(),
+                lease.revision,
+            )
             .await
         {
             Ok(revision) => Ok(Some(Lease {

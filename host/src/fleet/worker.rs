@@ -346,8 +346,17 @@ async fn run_leased(
 async fn abandon_left_over(store: &dyn Store, tenant: &str) -> Result<(), StoreError> {
     for run in store.runs(tenant, 10).await? {
         if run.status == RunStatus::Running {
-            tracing::warn!(tenant, run = run.id, "abandoning a run whose worker lost its lease");
-            abandon(store, run.id, "abandoned: its worker stopped or stalled past its lease").await;
+            tracing::warn!(
+                tenant,
+                run = run.id,
+                "abandoning a run whose worker lost its lease"
+            );
+            abandon(
+                store,
+                run.id,
+                "abandoned: its worker stopped or stalled past its lease",
+            )
+            .await;
         }
     }
     Ok(())

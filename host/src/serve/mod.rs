@@ -148,7 +148,15 @@ pub async fn serve(
     }
     let tenants = TenantsConfig::load(&options.tenants_file)?;
     if let Some((queue_url, settings)) = options.queue.clone() {
-        return serve_fleet(options, tenants, &queue_url, settings, extra_routes, shutdown).await;
+        return serve_fleet(
+            options,
+            tenants,
+            &queue_url,
+            settings,
+            extra_routes,
+            shutdown,
+        )
+        .await;
     }
     let mut rules_by_file: HashMap<PathBuf, Arc<Vec<Rule>>> = HashMap::new();
     for tenant in &tenants.tenants {
@@ -312,14 +320,9 @@ async fn serve_fleet(
             tracing::error!("the HTTP server failed: {error}");
         }
     });
-    let scheduled = crate::fleet::scheduler::run(
-        store,
-        queue,
-        scheduled,
-        Duration::from_secs(1),
-        stopped,
-    )
-    .await;
+    let scheduled =
+        crate::fleet::scheduler::run(store, queue, scheduled, Duration::from_secs(1), stopped)
+            .await;
     let _ = server.await;
     scheduled?;
     Ok(())

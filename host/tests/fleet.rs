@@ -1,0 +1,405 @@
+//! The fleet on real servers: `serve --queue` and `worker`s as real processes, a real
+//! nats-server (JetStream) and a real PostgreSQL, a real simulator. Workers are killed
+//! (`kill -9`) and frozen (`SIGSTOP`) mid-run; the store must end up with exactly one
+//! persisted run per job and nothing of the dead or stale worker.
+//!
+//! Needs `GRAPH_STORE_TEST_POSTGRES` and `FLEET_TEST_NATS` (`scripts/fleet-servers.sh
+//! start`; `.ci/run` always sets them); without them each test says so and passes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use graph_store::{RunRecord, RunStatus, Store};
+use jumpcloud_simulator::{Dataset, Simulator, SimulatorConfig, TenantSpec};
+use sqlx::Connection;
+
+const USERS: usize = 30;
+/// Every simulator response waits this long, so a run lasts seconds: long enough to
+/// kill or freeze its worker in the middle.
+const LATENCY: Duration = Duration::from_millis(300);
+/// Short leases: a dead worker's job comes back after this.
+const LEASE_SECONDS: u64 = 3;
+const DEADLINE: Duration = Duration::from_secs(180);
+
+struct Servers {
+    postgres: String,
+    nats: String,
+}
+
+fn servers(test: &str) -> Option<Servers> {
+    match (
+        std::env::var("GRAPH_STORE_TEST_POSTGRES"),
+        std::env::var("FLEET_TEST_NATS"),
+    ) {
+        (Ok(postgres), Ok(nats)) if !postgres.is_empty() && !nats.is_empty() => {
+            Some(Servers { postgres, nats })
+        }
+        _ => {
+            eprintln!(
+                "skipped {test}: GRAPH_STORE_TEST_POSTGRES and FLEET_TEST_NATS are not set \
+                 (scripts/fleet-servers.sh start, then source its env file)"
+            );
+            None
+        }
+    }
+}
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// A name no other test (or earlier run) uses: databases and queue namespaces.
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!(
+        "{prefix}_{}_{}_{nanos}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// A fresh database on the test server; its URL.
+async fn fresh_database(server: &str) -> String {
+    let name = unique("fleet");
+    let mut conn = sqlx::PgConnection::connect(server)
+        .await
+        .expect("connect to the test PostgreSQL");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("create database");
+    let (base, query) = match server.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (server, String::new()),
+    };
+    let authority = base.find("://").map_or(0, |i| i + 3);
+    let end = base[authority..]
+        .find('/')
+        .map_or(base.len(), |i| authority + i);
+    format!("{}/{name}{query}", &base[..end])
+}
+
+/// A scratch folder per test, removed at the end.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(unique(&format!("fleet-{name}")));
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A child process, killed (by its PID) when dropped; its output in a file.
+struct Process {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Process {
+    fn start(name: &str, args: &[&str], scratch: &Scratch) -> Process {
+        let log = scratch.0.join(format!("{name}.log"));
+        let file = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_integration-host"))
+            .args(args)
+            .env(
+                "INTEGRATION_HOST_CACHE_DIR",
+                Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache"),
+            )
+            .env("RUST_LOG", "info")
+            .stdout(file.try_clone().expect("log file"))
+            .stderr(file)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start integration-host");
+        Process { child, log }
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), self.pid().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{signal} {}", self.pid());
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits for `check` to give something, failing the test after [`DEADLINE`].
+async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(found) = check().await {
+            return found;
+        }
+        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn runs(store: &dyn Store, tenant: &str) -> Vec<RunRecord> {
+    store.runs(tenant, 50).await.unwrap_or_default()
+}
+
+async fn simulator() -> Simulator {
+    Simulator::start(SimulatorConfig {
+        dataset: Dataset::Generated(TenantSpec {
+            users: USERS,
+            groups: 3,
+            applications: 2,
+            ..TenantSpec::default()
+        }),
+        latency: LATENCY,
+        ..SimulatorConfig::default()
+    })
+    .await
+    .expect("start simulator")
+}
+
+fn tenants_file(scratch: &Scratch, sim: &Simulator, tenants: &[&str]) -> PathBuf {
+    let authority = sim.base_url().replace("http://", "");
+    let mut text = String::from("maxConcurrentTenants = 4\n");
+    for tenant in tenants {
+        text.push_str(&format!(
+            "[[tenant]]\ntenant = \"{tenant}\"\npollingInterval = \"ONE_DAY\"\n\
+             [tenant.integration]\napiKey = \"{}\"\nbaseUrl = \"{}\"\n\
+             [tenant.sandbox]\nallowedHosts = [\"{authority}\"]\n",
+            sim.api_key(),
+            sim.base_url()
+        ));
+    }
+    let path = scratch.0.join("tenants.toml");
+    std::fs::write(&path, text).expect("tenants file");
+    path
+}
+
+struct Fleet {
+    scratch: Scratch,
+    store_url: String,
+    nats: String,
+    namespace: String,
+    tenants: PathBuf,
+    store: Arc<dyn Store>,
+    _sim: Simulator,
+}
+
+impl Fleet {
+    async fn new(name: &str, servers: &Servers, tenants: &[&str]) -> Fleet {
+        let scratch = Scratch::new(name);
+        let sim = simulator().await;
+        let tenants = tenants_file(&scratch, &sim, tenants);
+        let store_url = fresh_database(&servers.postgres).await;
+        let store = graph_store::open(&store_url).await.expect("open store");
+        Fleet {
+            scratch,
+            store_url,
+            nats: servers.nats.clone(),
+            namespace: unique("t"),
+            tenants,
+            store,
+            _sim: sim,
+        }
+    }
+
+    fn common<'a>(&'a self, args: &mut Vec<&'a str>) {
+        args.extend([
+            "--tenants",
+            self.tenants.to_str().expect("utf-8"),
+            "--store",
+            &self.store_url,
+            "--queue",
+            &self.nats,
+            "--queue-namespace",
+            &self.namespace,
+        ]);
+    }
+
+    fn scheduler(&self, name: &str) -> Process {
+        let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--lease-seconds", "3"];
+        self.common(&mut args);
+        Process::start(name, &args, &self.scratch)
+    }
+
+    fn worker(&self, name: &str, concurrency: usize) -> Process {
+        let output = self.scratch.0.join("out");
+        let concurrency = concurrency.to_string();
+        let lease = LEASE_SECONDS.to_string();
+        let mut args = vec![
+            "worker",
+            "--name",
+            name,
+            "--output",
+            output.to_str().expect("utf-8"),
+            "--concurrency",
+            &concurrency,
+            "--lease-seconds",
+            &lease,
+        ];
+        self.common(&mut args);
+        // The args borrow locals: start before they go.
+        Process::start(name, &args, &self.scratch)
+    }
+
+    /// Waits until the tenant has a run in flight; returns it.
+    async fn running(&self, tenant: &str) -> RunRecord {
+        let store = self.store.clone();
+        wait_for(&format!("a run of {tenant} in flight"), || {
+            let store = store.clone();
+            async move {
+                runs(&*store, tenant)
+                    .await
+                    .into_iter()
+                    .find(|r| r.status == RunStatus::Running)
+            }
+        })
+        .await
+    }
+
+    /// Waits until the tenant has a persisted run; returns its runs.
+    async fn persisted(&self, tenant: &str) -> Vec<RunRecord> {
+        let store = self.store.clone();
+        wait_for(&format!("a persisted run of {tenant}"), || {
+            let store = store.clone();
+            async move {
+                let runs = runs(&*store, tenant).await;
+                runs.iter().any(|r| r.persisted).then_some(runs)
+            }
+        })
+        .await
+    }
+
+    /// Jobs still in the queue's stream.
+    async fn jobs_left(&self) -> u64 {
+        let client = async_nats::connect(&self.nats).await.expect("connect");
+        let js = async_nats::jetstream::new(client);
+        let mut stream = js
+            .get_stream(format!("{}_runs", self.namespace))
+            .await
+            .expect("stream");
+        stream.info().await.expect("stream info").state.messages
+    }
+}
+
+fn summary(runs: &[RunRecord]) -> Vec<(RunStatus, bool)> {
+    let mut oldest_first: Vec<_> = runs.iter().map(|r| (r.status, r.persisted)).collect();
+    oldest_first.reverse();
+    oldest_first
+}
+
+/// Two workers and a scheduler; the worker running both tenants is killed with
+/// `kill -9` in the middle of the runs. The other worker takes each job once the dead
+/// one's lease is gone, abandons the dead run, and persists exactly one run per
+/// tenant; the queue ends empty and nothing runs twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_worker_s_tenants_are_run_once_by_another() {
+    let Some(servers) = servers("a_killed_worker_s_tenants_are_run_once_by_another") else {
+        return;
+    };
+    let fleet = Fleet::new("kill", &servers, &["alpha", "beta"]).await;
+    let _scheduler = fleet.scheduler("scheduler");
+    let doomed = fleet.worker("doomed", 2);
+    let doomed_alpha = fleet.running("alpha").await;
+    let doomed_beta = fleet.running("beta").await;
+    let survivor = fleet.worker("survivor", 2);
+    // Let the survivor connect (it then only finds held leases), then kill.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    doomed.signal("KILL");
+
+    for (tenant, doomed_run) in [("alpha", &doomed_alpha), ("beta", &doomed_beta)] {
+        let runs = fleet.persisted(tenant).await;
+        assert_eq!(
+            summary(&runs),
+            vec![(RunStatus::Abandoned, false), (RunStatus::Success, true)],
+            "{tenant}: the killed run abandoned, one run persisted; {runs:#?}\nsurvivor:\n{}",
+            survivor.log()
+        );
+        assert_eq!(runs[1].id, doomed_run.id);
+        assert!(runs[0].started_at_ms > doomed_run.started_at_ms);
+        let users = fleet
+            .store
+            .objects(tenant, false)
+            .await
+            .expect("objects")
+            .iter()
+            .filter(|o| o.object.object_type == "jumpcloud_user")
+            .count();
+        assert_eq!(users, USERS, "{tenant}: one run's graph");
+    }
+    let log = survivor.log();
+    assert!(
+        log.contains("abandoning a run whose worker lost its lease"),
+        "{log}"
+    );
+    // Nothing left to run, and nothing runs again (ONE_DAY interval).
+    assert_eq!(fleet.jobs_left().await, 0);
+    tokio::time::sleep(Duration::from_secs(LEASE_SECONDS + 1)).await;
+    for tenant in ["alpha", "beta"] {
+        assert_eq!(runs(&*fleet.store, tenant).await.len(), 2, "{tenant}");
+    }
+    eprintln!("doomed:\n{}\nsurvivor:\n{}", doomed.log(), survivor.log());
+}
+
+/// A worker frozen (`SIGSTOP`) mid-run past its lease: another worker takes the job
+/// and persists it; the frozen one, resumed (`SIGCONT`), persists nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_frozen_past_its_lease_persists_nothing_when_it_wakes() {
+    let Some(servers) = servers("a_worker_frozen_past_its_lease_persists_nothing_when_it_wakes")
+    else {
+        return;
+    };
+    let fleet = Fleet::new("freeze", &servers, &["gamma"]).await;
+    let _scheduler = fleet.scheduler("scheduler");
+    let frozen = fleet.worker("frozen", 1);
+    let frozen_run = fleet.running("gamma").await;
+    frozen.signal("STOP");
+    let other = fleet.worker("other", 1);
+    let runs_after = fleet.persisted("gamma").await;
+    frozen.signal("CONT");
+    // The woken worker notices within a heartbeat; give it two leases.
+    let log = wait_for("the woken worker to give up its run", || {
+        let log = frozen.log();
+        async move {
+            (log.contains("lease lost") || log.contains("persist refused")).then_some(log)
+        }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(LEASE_SECONDS)).await;
+    let runs = runs(&*fleet.store, "gamma").await;
+    assert_eq!(
+        summary(&runs),
+        vec![(RunStatus::Abandoned, false), (RunStatus::Success, true)],
+        "{runs:#?}\nfrozen:\n{log}\nother:\n{}",
+        other.log()
+    );
+    assert_eq!(runs[1].id, frozen_run.id);
+    assert_eq!(runs_after.len(), 2);
+    assert_eq!(fleet.jobs_left().await, 0);
+    eprintln!("frozen:\n{log}\nother:\n{}", other.log());
+}
