@@ -4,6 +4,8 @@
 //! objects per second, guest and host peak memory, cold and warm start, and the ratio
 //! of wall time to the network floor (requests x latency / concurrency).
 
+mod fleet;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -49,6 +51,26 @@ pub struct BenchArgs {
     /// Share of users changed between the two runs of `--store`.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub changed_percent: u32,
+    /// Measures the fleet instead: `--tenants` tenants scheduled at once by a
+    /// `serve --queue` child and run by `worker` children, for each count of
+    /// `--fleet-workers`; needs --fleet-store and --fleet-queue.
+    #[arg(long, conflicts_with = "store")]
+    pub fleet: bool,
+    /// The fleet's shared store (postgres://...).
+    #[arg(long, value_name = "URL")]
+    pub fleet_store: Option<String>,
+    /// The fleet's NATS server (nats://...).
+    #[arg(long, value_name = "URL")]
+    pub fleet_queue: Option<String>,
+    /// Worker counts to measure, one round each.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
+    pub fleet_workers: Vec<usize>,
+    /// Job slots per worker (`worker --concurrency`).
+    #[arg(long, default_value_t = 2)]
+    pub worker_concurrency: usize,
+    /// A round that has not finished after this long fails.
+    #[arg(long, default_value_t = 1800)]
+    pub fleet_timeout_seconds: u64,
 }
 
 /// The simulator child process; killed on drop.
@@ -137,6 +159,9 @@ fn mib(bytes: u64) -> f64 {
 
 pub async fn run(args: BenchArgs) -> Result<(), String> {
     let simulator = start_simulator(&args)?;
+    if args.fleet {
+        return fleet::run(&args, &simulator).await;
+    }
     let scratch =
         std::env::temp_dir().join(format!("integration-host-bench-{}", std::process::id()));
     let cache = scratch.join("cache");
