@@ -155,7 +155,8 @@ enum Command {
         /// The tenants file: `maxConcurrentTenants` and [[tenant]] tables.
         #[arg(long)]
         tenants: PathBuf,
-        /// The store: sqlite://PATH (default: OUTPUT/store.db).
+        /// The store: sqlite://PATH (default: OUTPUT/store.db), or with --queue the
+        /// fleet's shared postgres://USER@HOST/DATABASE.
         #[arg(long, value_name = "URL")]
         store: Option<String>,
         /// Runs write their files under OUTPUT/<tenant>/.

@@ -17,7 +17,8 @@ use crate::Failure;
 /// Where the store is: `--store URL`, else `<output>/store.db`.
 #[derive(Args, Debug, Clone)]
 pub struct StoreArgs {
-    /// The store: sqlite://PATH (default: OUTPUT/store.db).
+    /// The store: sqlite://PATH, or the fleet's postgres://... (default:
+    /// OUTPUT/store.db).
     #[arg(long, value_name = "URL")]
     pub store: Option<String>,
     /// The output folder whose store.db is the default store.
@@ -45,6 +46,10 @@ pub fn store_url(store: Option<&str>, output: &Path) -> String {
 }
 
 pub async fn open_existing(url: &str) -> Result<Arc<dyn Store>, Failure> {
+    // The fleet's shared store: a server, nothing to find on disk.
+    if graph_store::is_postgres_url(url) {
+        return graph_store::open(url).await.map_err(Failure::run);
+    }
     let path = graph_store::parse_url(url).map_err(Failure::usage)?;
     if !path.exists() {
         return Err(Failure::usage(format!(

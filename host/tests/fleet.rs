@@ -363,6 +363,29 @@ async fn a_killed_worker_s_tenants_are_run_once_by_another() {
     for tenant in ["alpha", "beta"] {
         assert_eq!(runs(&*fleet.store, tenant).await.len(), 2, "{tenant}");
     }
+    // The reading commands take the shared store too.
+    let listed = Command::new(env!("CARGO_BIN_EXE_integration-host"))
+        .args([
+            "runs",
+            "--tenant",
+            "alpha",
+            "--json",
+            "--store",
+            &fleet.store_url,
+        ])
+        .output()
+        .expect("runs");
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap_or_else(|e| {
+        panic!(
+            "runs --json: {e}: {}",
+            String::from_utf8_lossy(&listed.stderr)
+        )
+    });
+    let statuses: Vec<&str> = listed
+        .as_array()
+        .map(|runs| runs.iter().filter_map(|r| r["status"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(statuses, ["success", "abandoned"], "{listed}");
     eprintln!("doomed:\n{}\nsurvivor:\n{}", doomed.log(), survivor.log());
 }
 
