@@ -146,6 +146,7 @@ fn expected_change_set(
     let group = &report.deleted_groups[0];
     let mut expected = BTreeSet::from([
         (Updated, Entity, report.suspended_users[0].clone()),
+        (Updated, Entity, report.unencrypted_systems[0].clone()),
         (Created, Entity, added.id.clone()),
         (Created, Entity, added.employee_key.clone()),
         (Created, Relationship, format!("{account}|has|{}", added.id)),
@@ -211,7 +212,7 @@ async fn the_second_run_persists_exactly_the_mutation_as_its_change_set() {
     let update = set
         .changes
         .iter()
-        .find(|c| c.change == ChangeKind::Updated)
+        .find(|c| c.change == ChangeKind::Updated && c.key == report.suspended_users[0])
         .expect("an update");
     let changed: Vec<(&str, Option<&Value>, Option<&Value>)> = update
         .properties
@@ -224,6 +225,18 @@ async fn the_second_run_persists_exactly_the_mutation_as_its_change_set() {
         changed.iter().all(|(name, _, _)| *name != "_rawData"),
         "raw data is not a property change"
     );
+    // The system that lost its disk encryption changes in exactly that.
+    let system = set
+        .changes
+        .iter()
+        .find(|c| c.change == ChangeKind::Updated && c.key == report.unencrypted_systems[0])
+        .expect("the system's update");
+    let changed: Vec<(&str, Option<&Value>, Option<&Value>)> = system
+        .properties
+        .iter()
+        .map(|p| (p.name.as_str(), p.old.as_ref(), p.new.as_ref()))
+        .collect();
+    assert!(changed.contains(&("encrypted", Some(&json!(true)), Some(&json!(false)))));
 
     // Metadata: the suspended user is at version 2, the new one at 1, the deleted
     // group is a tombstone.
