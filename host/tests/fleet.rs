@@ -228,6 +228,12 @@ impl Fleet {
         }
     }
 
+    /// The same fleet on another NATS server.
+    fn with_nats(mut self, nats: &str) -> Fleet {
+        self.nats = nats.to_owned();
+        self
+    }
+
     fn common<'a>(&'a self, args: &mut Vec<&'a str>) {
         args.extend([
             "--tenants",
@@ -425,4 +431,177 @@ async fn a_worker_frozen_past_its_lease_persists_nothing_when_it_wakes() {
     assert_eq!(runs_after.len(), 2);
     assert_eq!(fleet.jobs_left().await, 0);
     eprintln!("frozen:\n{log}\nother:\n{}", other.log());
+}
+
+/// A nats-server of the test's own (so the test can restart it): the binary
+/// `scripts/fleet-servers.sh` installed, on a free loopback port, its JetStream data
+/// in a folder that outlives restarts. Stopped by PID when dropped.
+struct OwnNats {
+    binary: String,
+    port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl OwnNats {
+    fn start(binary: String, dir: PathBuf) -> OwnNats {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let mut nats = OwnNats {
+            binary,
+            port,
+            dir,
+            child: None,
+        };
+        nats.up();
+        nats
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    fn up(&mut self) {
+        let log =
+            std::fs::File::create(self.dir.join(format!("nats-{}.log", graph_store::now_ms())))
+                .expect("nats log");
+        let child = Command::new(&self.binary)
+            .args(["-js", "-sd"])
+            .arg(self.dir.join("js"))
+            .args(["-a", "127.0.0.1", "-p", &self.port.to_string()])
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start nats-server");
+        self.child = Some(child);
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "nats-server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn down(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for OwnNats {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Two schedulers and three workers on four tenants; the NATS server is restarted in
+/// the middle of the runs. Workers and schedulers reconnect, every tenant ends with
+/// exactly one persisted run (one graph), and no job is left or run twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_schedulers_three_workers_and_a_nats_restart_lose_and_double_nothing() {
+    let test = "two_schedulers_three_workers_and_a_nats_restart_lose_and_double_nothing";
+    let Some(servers) = servers(test) else {
+        return;
+    };
+    let Some(binary) = std::env::var("FLEET_NATS_SERVER")
+        .ok()
+        .filter(|b| !b.is_empty())
+    else {
+        eprintln!("skipped {test}: FLEET_NATS_SERVER is not set (scripts/fleet-servers.sh start)");
+        return;
+    };
+    let tenants = ["t1", "t2", "t3", "t4"];
+    let fleet = Fleet::new("restart", &servers, &tenants).await;
+    let mut nats = OwnNats::start(binary, fleet.scratch.0.clone());
+    let fleet = fleet.with_nats(&nats.url());
+    let schedulers = [
+        fleet.scheduler("scheduler-1"),
+        fleet.scheduler("scheduler-2"),
+    ];
+    let workers = [
+        fleet.worker("w1", 1),
+        fleet.worker("w2", 1),
+        fleet.worker("w3", 1),
+    ];
+    // Everyone connected (and the components compiled) before the restart.
+    for process in workers.iter().chain(schedulers.iter()) {
+        wait_for("every process to be ready", || {
+            let log = process.log();
+            async move {
+                (log.contains(" ready: ") || log.contains("scheduling 4 tenant(s)")).then_some(())
+            }
+        })
+        .await;
+    }
+    let store = fleet.store.clone();
+    wait_for("a run in flight", || {
+        let store = store.clone();
+        async move {
+            for tenant in tenants {
+                if runs(&*store, tenant)
+                    .await
+                    .iter()
+                    .any(|r| r.status == RunStatus::Running)
+                {
+                    return Some(());
+                }
+            }
+            None
+        }
+    })
+    .await;
+    nats.down();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    nats.up();
+
+    let logs = || {
+        workers
+            .iter()
+            .chain(schedulers.iter())
+            .map(|p| p.log())
+            .collect::<Vec<_>>()
+            .join("\n-----\n")
+    };
+    for tenant in tenants {
+        fleet.persisted(tenant).await;
+    }
+    tokio::time::sleep(Duration::from_secs(LEASE_SECONDS + 1)).await;
+    for tenant in tenants {
+        let runs = runs(&*fleet.store, tenant).await;
+        let persisted = runs.iter().filter(|r| r.persisted).count();
+        assert_eq!(persisted, 1, "{tenant}: {runs:#?}\n{}", logs());
+        assert!(
+            runs.iter()
+                .all(|r| r.persisted || r.status == RunStatus::Abandoned),
+            "{tenant}: {runs:#?}"
+        );
+        let users = fleet
+            .store
+            .objects(tenant, false)
+            .await
+            .expect("objects")
+            .iter()
+            .filter(|o| o.object.object_type == "jumpcloud_user")
+            .count();
+        assert_eq!(users, USERS, "{tenant}: one run's graph");
+    }
+    assert_eq!(fleet.jobs_left().await, 0, "{}", logs());
+    // The restart was seen (and survived) by the processes.
+    assert!(
+        workers.iter().all(|w| w.log().contains("event: disconnected")),
+        "{}",
+        logs()
+    );
+    eprintln!("{}", logs());
 }

@@ -33,6 +33,9 @@ pub enum QueueError {
     BadJob(String),
 }
 
+/// Connection attempts, a second apart, before a process gives up on the queue.
+const CONNECT_ATTEMPTS: u32 = 30;
+
 fn nats(error: impl std::fmt::Display) -> QueueError {
     QueueError::Nats(error.to_string())
 }
@@ -155,14 +158,28 @@ impl Queue {
     /// Every process may do this at once.
     pub async fn connect(url: &str, settings: QueueSettings) -> Result<Queue, QueueError> {
         check_namespace(&settings.namespace)?;
-        let client = async_nats::ConnectOptions::new()
-            .connection_timeout(Duration::from_secs(5))
-            .connect(url)
-            .await
-            .map_err(|e| QueueError::Connect {
-                url: url.to_owned(),
-                reason: e.to_string(),
-            })?;
+        // A server restarting (or not up yet) is waited for, a while.
+        let mut attempt = 0;
+        let client = loop {
+            attempt += 1;
+            match async_nats::ConnectOptions::new()
+                .connection_timeout(Duration::from_secs(5))
+                .connect(url)
+                .await
+            {
+                Ok(client) => break client,
+                Err(error) if attempt < CONNECT_ATTEMPTS => {
+                    tracing::warn!("queue at {url} not reachable (attempt {attempt}): {error}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(error) => {
+                    return Err(QueueError::Connect {
+                        url: url.to_owned(),
+                        reason: error.to_string(),
+                    });
+                }
+            }
+        };
         let js = jetstream::new(client);
         let ns = &settings.namespace;
         js.get_or_create_stream(stream::Config {
