@@ -599,7 +599,9 @@ async fn two_schedulers_three_workers_and_a_nats_restart_lose_and_double_nothing
     assert_eq!(fleet.jobs_left().await, 0, "{}", logs());
     // The restart was seen (and survived) by the processes.
     assert!(
-        workers.iter().all(|w| w.log().contains("event: disconnected")),
+        workers
+            .iter()
+            .all(|w| w.log().contains("event: disconnected")),
         "{}",
         logs()
     );
