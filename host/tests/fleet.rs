@@ -164,6 +164,10 @@ where
     }
 }
 
+async fn runs_of(store: &dyn Store, tenant: &str) -> Vec<RunRecord> {
+    runs(store, tenant).await
+}
+
 async fn runs(store: &dyn Store, tenant: &str) -> Vec<RunRecord> {
     store.runs(tenant, 50).await.unwrap_or_default()
 }
@@ -606,4 +610,188 @@ async fn two_schedulers_three_workers_and_a_nats_restart_lose_and_double_nothing
         logs()
     );
     eprintln!("{}", logs());
+}
+
+/// A PostgreSQL server of the test's own (so the test can stop it): Debian's binaries
+/// from `FLEET_PG_BINDIR`, run as the `postgres` user when the test runs as root
+/// (`initdb` refuses root), TCP on loopback only. Stopped by PID when dropped.
+struct OwnPostgres {
+    bindir: PathBuf,
+    data: PathBuf,
+    port: u16,
+    root: bool,
+    _dir: tempfile::TempDir,
+}
+
+impl OwnPostgres {
+    fn start(bindir: PathBuf) -> OwnPostgres {
+        let root = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+        // Under the system temp folder: the postgres user must reach it.
+        let dir = tempfile::Builder::new()
+            .prefix("fleet-pg-")
+            .tempdir()
+            .expect("temp dir");
+        let data = dir.path().join("data");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let pg = OwnPostgres {
+            bindir,
+            data,
+            port,
+            root,
+            _dir: dir,
+        };
+        if root {
+            assert!(
+                Command::new("chmod")
+                    .arg("755")
+                    .arg(pg._dir.path())
+                    .status()
+                    .is_ok_and(|s| s.success())
+                    && Command::new("chown")
+                        .arg("postgres:postgres")
+                        .arg(pg._dir.path())
+                        .status()
+                        .is_ok_and(|s| s.success()),
+                "hand the folder to postgres"
+            );
+        }
+        let status = pg
+            .tool("initdb")
+            .arg("-D")
+            .arg(&pg.data)
+            .args(["-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"])
+            .stdout(Stdio::null())
+            .status()
+            .expect("initdb");
+        assert!(status.success(), "initdb");
+        pg.up();
+        pg
+    }
+
+    /// A PostgreSQL tool, as the postgres user when we are root.
+    fn tool(&self, name: &str) -> Command {
+        let path = self.bindir.join(name);
+        if self.root {
+            let mut command = Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(path);
+            command
+        } else {
+            Command::new(path)
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    fn up(&self) {
+        let status = self
+            .tool("pg_ctl")
+            .arg("-D")
+            .arg(&self.data)
+            .arg("-l")
+            .arg(self.data.join("server.log"))
+            .args(["-w", "-t", "30", "-o"])
+            .arg(format!(
+                "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c fsync=off",
+                self.port
+            ))
+            .arg("start")
+            .stdout(Stdio::null())
+            .status()
+            .expect("pg_ctl start");
+        assert!(status.success(), "PostgreSQL did not start");
+    }
+
+    /// Fast shutdown (SIGINT to the postmaster, by its PID); waits until it is gone.
+    fn down(&self) {
+        let Ok(pidfile) = std::fs::read_to_string(self.data.join("postmaster.pid")) else {
+            return;
+        };
+        let Some(pid) = pidfile.lines().next().map(str::to_owned) else {
+            return;
+        };
+        let _ = Command::new("kill").args(["-INT", &pid]).status();
+        let start = Instant::now();
+        while self.data.join("postmaster.pid").exists() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "PostgreSQL did not stop"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        self.down();
+    }
+}
+
+/// PostgreSQL stops in the middle of a run and comes back a few seconds later: the
+/// worker waits or retries with a clear error, and the tenant ends with exactly one
+/// persisted run and one whole graph; nothing is half written and no job is left.
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_away_mid_run_writes_nothing_half_and_the_run_completes_once() {
+    let test = "postgres_away_mid_run_writes_nothing_half_and_the_run_completes_once";
+    let Some(servers) = servers(test) else {
+        return;
+    };
+    let Some(bindir) = std::env::var("FLEET_PG_BINDIR")
+        .ok()
+        .filter(|b| !b.is_empty())
+    else {
+        eprintln!("skipped {test}: FLEET_PG_BINDIR is not set (scripts/fleet-servers.sh start)");
+        return;
+    };
+    let postgres = OwnPostgres::start(PathBuf::from(bindir));
+    let fleet = Fleet::new(
+        "pgdown",
+        &Servers {
+            postgres: postgres.url(),
+            nats: servers.nats.clone(),
+        },
+        &["delta"],
+    )
+    .await;
+    let _scheduler = fleet.scheduler("scheduler");
+    let worker = fleet.worker("worker", 1);
+    fleet.running("delta").await;
+    postgres.down();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    postgres.up();
+    let runs = fleet.persisted("delta").await;
+    tokio::time::sleep(Duration::from_secs(LEASE_SECONDS + 1)).await;
+    let runs_now = runs_of(&*fleet.store, "delta").await;
+    let log = worker.log();
+    assert_eq!(
+        runs_now.iter().filter(|r| r.persisted).count(),
+        1,
+        "{runs_now:#?}\n{log}"
+    );
+    assert!(
+        runs_now
+            .iter()
+            .all(|r| r.persisted || r.status == RunStatus::Abandoned),
+        "{runs_now:#?}\n{log}"
+    );
+    assert!(runs.len() <= runs_now.len());
+    let users = fleet
+        .store
+        .objects("delta", false)
+        .await
+        .expect("objects")
+        .iter()
+        .filter(|o| o.object.object_type == "jumpcloud_user")
+        .count();
+    assert_eq!(users, USERS, "one whole graph");
+    assert_eq!(fleet.jobs_left().await, 0, "{log}");
+    eprintln!("{log}");
 }
