@@ -317,10 +317,24 @@ impl Fleet {
     }
 }
 
-fn summary(runs: &[RunRecord]) -> Vec<(RunStatus, bool)> {
-    let mut oldest_first: Vec<_> = runs.iter().map(|r| (r.status, r.persisted)).collect();
-    oldest_first.reverse();
-    oldest_first
+/// Exactly one run persisted, the newest, successful; the stalled or killed worker's
+/// run `lost` abandoned, and so is any other (a run whose lease lapsed on a loaded
+/// machine is retried, never persisted twice).
+fn assert_persisted_once(runs: &[RunRecord], lost: graph_store::RunId, context: &str) {
+    let persisted: Vec<_> = runs.iter().filter(|r| r.persisted).collect();
+    assert_eq!(
+        persisted.len(),
+        1,
+        "one persisted run: {runs:#?}\n{context}"
+    );
+    assert_eq!(runs[0].id, persisted[0].id, "the newest: {runs:#?}");
+    assert_eq!(runs[0].status, RunStatus::Success, "{runs:#?}\n{context}");
+    let stalled = runs.iter().find(|r| r.id == lost).expect("the lost run");
+    assert_eq!(stalled.status, RunStatus::Abandoned, "{runs:#?}\n{context}");
+    assert!(
+        runs[1..].iter().all(|r| r.status == RunStatus::Abandoned),
+        "{runs:#?}\n{context}"
+    );
 }
 
 /// Two workers and a scheduler; the worker running both tenants is killed with
@@ -344,13 +358,11 @@ async fn a_killed_worker_s_tenants_are_run_once_by_another() {
 
     for (tenant, doomed_run) in [("alpha", &doomed_alpha), ("beta", &doomed_beta)] {
         let runs = fleet.persisted(tenant).await;
-        assert_eq!(
-            summary(&runs),
-            vec![(RunStatus::Abandoned, false), (RunStatus::Success, true)],
-            "{tenant}: the killed run abandoned, one run persisted; {runs:#?}\nsurvivor:\n{}",
-            survivor.log()
+        assert_persisted_once(
+            &runs,
+            doomed_run.id,
+            &format!("{tenant}; survivor:\n{}", survivor.log()),
         );
-        assert_eq!(runs[1].id, doomed_run.id);
         assert!(runs[0].started_at_ms > doomed_run.started_at_ms);
         let users = fleet
             .store
@@ -369,9 +381,17 @@ async fn a_killed_worker_s_tenants_are_run_once_by_another() {
     );
     // Nothing left to run, and nothing runs again (ONE_DAY interval).
     assert_eq!(fleet.jobs_left().await, 0);
+    let counts = [
+        runs(&*fleet.store, "alpha").await.len(),
+        runs(&*fleet.store, "beta").await.len(),
+    ];
     tokio::time::sleep(Duration::from_secs(LEASE_SECONDS + 1)).await;
-    for tenant in ["alpha", "beta"] {
-        assert_eq!(runs(&*fleet.store, tenant).await.len(), 2, "{tenant}");
+    for (tenant, count) in ["alpha", "beta"].into_iter().zip(counts) {
+        assert_eq!(
+            runs(&*fleet.store, tenant).await.len(),
+            count,
+            "{tenant}: no run after"
+        );
     }
     // The reading commands take the shared store too.
     let listed = Command::new(env!("CARGO_BIN_EXE_integration-host"))
@@ -395,7 +415,8 @@ async fn a_killed_worker_s_tenants_are_run_once_by_another() {
         .as_array()
         .map(|runs| runs.iter().filter_map(|r| r["status"].as_str()).collect())
         .unwrap_or_default();
-    assert_eq!(statuses, ["success", "abandoned"], "{listed}");
+    assert_eq!(statuses.first(), Some(&"success"), "{listed}");
+    assert!(statuses[1..].iter().all(|s| *s == "abandoned"), "{listed}");
     eprintln!("doomed:\n{}\nsurvivor:\n{}", doomed.log(), survivor.log());
 }
 
@@ -425,14 +446,12 @@ async fn a_worker_frozen_past_its_lease_persists_nothing_when_it_wakes() {
     .await;
     tokio::time::sleep(Duration::from_secs(LEASE_SECONDS)).await;
     let runs = runs(&*fleet.store, "gamma").await;
-    assert_eq!(
-        summary(&runs),
-        vec![(RunStatus::Abandoned, false), (RunStatus::Success, true)],
-        "{runs:#?}\nfrozen:\n{log}\nother:\n{}",
-        other.log()
+    assert_persisted_once(
+        &runs,
+        frozen_run.id,
+        &format!("frozen:\n{log}\nother:\n{}", other.log()),
     );
-    assert_eq!(runs[1].id, frozen_run.id);
-    assert_eq!(runs_after.len(), 2);
+    assert!(runs_after.len() <= runs.len());
     assert_eq!(fleet.jobs_left().await, 0);
     eprintln!("frozen:\n{log}\nother:\n{}", other.log());
 }
