@@ -3,6 +3,8 @@
 //! console) on one listener.
 
 pub mod api;
+pub mod console;
+pub mod security;
 pub mod state;
 
 use std::collections::{BTreeSet, HashMap};
