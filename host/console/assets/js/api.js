@@ -2,6 +2,14 @@
 // small DOM helpers every page shares. Data is put into the page as text nodes only
 // (never innerHTML): names and properties come from the tenant's directory.
 
+// Problems the page ran into (script errors, failed promises, Content-Security-Policy
+// violations), kept for the browser tests and for anyone at the devtools console.
+window.consoleProblems = window.consoleProblems || [];
+window.addEventListener('error', (e) => window.consoleProblems.push(`error: ${e.message}`));
+window.addEventListener('unhandledrejection', (e) => window.consoleProblems.push(`unhandled: ${e.reason}`));
+document.addEventListener('securitypolicyviolation', (e) =>
+  window.consoleProblems.push(`csp: ${e.violatedDirective} blocked ${e.blockedURI || 'inline'}`));
+
 /** The page's parameters, from `<main data-page data-tenant data-run>`. */
 export const page = document.getElementById('page').dataset;
 
