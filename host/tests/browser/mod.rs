@@ -19,10 +19,7 @@ fn locate(var: &str, candidates: &[&str]) -> Option<PathBuf> {
     if let Some(path) = std::env::var_os(var) {
         return Some(PathBuf::from(path));
     }
-    candidates
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_file())
+    candidates.iter().map(PathBuf::from).find(|p| p.is_file())
 }
 
 /// The screenshots folder, created on first use.
@@ -58,7 +55,10 @@ impl Browser {
     /// Starts chromedriver and a headless Chromium session; `None` (after saying why)
     /// when either is not installed and the browser tests are not required.
     pub async fn start() -> Option<Browser> {
-        let chromium = locate("CHROME", &["/usr/bin/chromium", "/usr/bin/chromium-browser"]);
+        let chromium = locate(
+            "CHROME",
+            &["/usr/bin/chromium", "/usr/bin/chromium-browser"],
+        );
         let driver = locate("CHROMEDRIVER", &["/usr/bin/chromedriver"]);
         let (Some(chromium), Some(driver)) = (chromium, driver) else {
             let message = "chromium or chromedriver is not installed (apt-get install chromium chromium-driver)";
@@ -126,6 +126,29 @@ impl Browser {
             .unwrap_or_else(|error| panic!("script failed: {error}\n{script}"))
     }
 
+    /// Calls the console's API from the page (same origin, the page's credentials):
+    /// `POST` with `body` when given, else `GET`. Panics on a non-2xx answer.
+    pub async fn api(&self, path: &str, body: Option<Value>) -> Value {
+        let script = r#"
+            const [path, body, done] = arguments;
+            const init = body === null ? {} : {method: 'POST', headers: {'content-type': 'application/json'}, body: JSON.stringify(body)};
+            fetch(path, init).then(async (r) => done({status: r.status, body: await r.json().catch(() => null)}))
+              .catch((e) => done({status: 0, body: String(e)}));
+        "#;
+        let answer = self
+            .client
+            .execute_async(script, vec![json!(path), body.unwrap_or(Value::Null)])
+            .await
+            .unwrap_or_else(|error| panic!("fetch {path}: {error}"));
+        let status = answer["status"].as_u64().unwrap_or(0);
+        assert!(
+            (200..300).contains(&status),
+            "{path}: HTTP {status}: {}",
+            answer["body"]
+        );
+        answer["body"].clone()
+    }
+
     /// Waits (up to `secs`) until the JS expression is truthy; returns its value.
     pub async fn wait_js(&self, expression: &str, secs: u64) -> Value {
         let deadline = Instant::now() + Duration::from_secs(secs);
@@ -141,7 +164,9 @@ impl Browser {
                 return value;
             }
             if Instant::now() > deadline {
-                let text = self.js("return document.body.innerText.slice(0, 3000);").await;
+                let text = self
+                    .js("return document.body.innerText.slice(0, 3000);")
+                    .await;
                 panic!("`{expression}` not true within {secs} s; the page says:\n{text}");
             }
             tokio::time::sleep(Duration::from_millis(150)).await;
@@ -212,7 +237,10 @@ fn start_driver(binary: &Path) -> Driver {
     };
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "chromedriver did not listen within 30 s");
+        assert!(
+            Instant::now() < deadline,
+            "chromedriver did not listen within 30 s"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     driver

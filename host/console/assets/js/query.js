@@ -74,7 +74,7 @@ function table(result) {
     parts.push(el('h3', null, `Relationships (${fmtCount(edges.length)})`), el('table', { class: 'grid' },
       el('thead', null, el('tr', null, ['_type', '_class', 'from', 'to'].map((c) => el('th', null, c)))),
       el('tbody', null, edges.map((e) => el('tr', null, cell(e.relationship && e.relationship._type),
-        cell(e.relationship && e.relationship._class), cell(e.fromVertexId), cell(e.toVertexId)))))));
+        cell(e.relationship && e.relationship._class), cell(e.fromVertexId), cell(e.toVertexId))))));
   }
   return parts;
 }

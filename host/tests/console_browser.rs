@@ -1,0 +1,493 @@
+//! The web console in a real headless Chromium (WebDriver), against the real
+//! `integration-host serve` binary whose store the real component fills from the
+//! JumpCloud simulator. Each page is photographed into `target/console-screenshots/`.
+//!
+//! Skips with a message when chromium or chromedriver is missing (see `browser/mod.rs`).
+
+mod browser;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use browser::Browser;
+use jumpcloud_simulator::{Dataset, Mutation, Simulator, SimulatorConfig, TenantSpec};
+use serde_json::{Value, json};
+
+/// A scratch folder per test, removed at the end.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("console-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create scratch dir");
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn host_command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_integration-host"));
+    command
+        .env(
+            "INTEGRATION_HOST_CACHE_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache"),
+        )
+        .env_remove("JUMPCLOUD_API_KEY")
+        .env_remove("INTEGRATION_HOST_TOKEN")
+        .env("RUST_LOG", "warn");
+    command
+}
+
+/// A running `integration-host serve`, stopped when dropped.
+struct Serve {
+    child: Child,
+    url: String,
+}
+
+impl Serve {
+    /// Starts `serve` on 127.0.0.1 (a free port) and reads the address it prints.
+    fn start(tenants: &Path, store: &Path, output: &Path) -> Serve {
+        let mut child = host_command()
+            .args(["serve", "--tenants"])
+            .arg(tenants)
+            .arg("--store")
+            .arg(format!("sqlite://{}", store.display()))
+            .arg("--output")
+            .arg(output)
+            .args(["--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start integration-host serve");
+        let (lines, seen) = mpsc::channel::<String>();
+        for stream in [
+            Box::new(child.stdout.take().expect("stdout")) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().expect("stderr")),
+        ] {
+            let lines = lines.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    eprintln!("serve: {line}");
+                    let _ = lines.send(line);
+                }
+            });
+        }
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let line = seen
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .expect("serve printed no http://127.0.0.1:PORT address within 120 s");
+            if let Some(at) = line.find("http://127.0.0.1:") {
+                let url: String = line[at..]
+                    .chars()
+                    .take_while(|c| !c.is_whitespace() && *c != ')' && *c != ',')
+                    .collect();
+                return Serve {
+                    child,
+                    url: url.trim_end_matches('/').to_owned(),
+                };
+            }
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn shipped_rules() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules/jumpcloud-rules.json")
+}
+
+/// A tenants file with one tenant on the simulator, run only when triggered.
+fn tenants_file(dir: &Path, sim: &Simulator, tenant: &str) -> PathBuf {
+    let authority = sim.base_url().replace("http://", "");
+    let text = format!(
+        "[[tenant]]\ntenant = \"{tenant}\"\naccountName = \"Acme Corp\"\ndescription = \"simulated JumpCloud org\"\n\
+         pollingInterval = \"DISABLED\"\nrules = {rules}\n\
+         [tenant.integration]\napiKey = \"{key}\"\nbaseUrl = \"{base}\"\n\
+         [tenant.sandbox]\nallowedHosts = [\"{authority}\"]\n",
+        rules = json!(shipped_rules().display().to_string()),
+        key = sim.api_key(),
+        base = sim.base_url(),
+    );
+    let path = dir.join("tenants.toml");
+    std::fs::write(&path, text).expect("write tenants.toml");
+    path
+}
+
+async fn simulator(users: usize, groups: usize, applications: usize, latency_ms: u64) -> Simulator {
+    Simulator::start(SimulatorConfig {
+        dataset: Dataset::Generated(TenantSpec {
+            users,
+            groups,
+            applications,
+            ..TenantSpec::default()
+        }),
+        latency: Duration::from_millis(latency_ms),
+        ..SimulatorConfig::default()
+    })
+    .await
+    .expect("start the simulator")
+}
+
+/// Asserts the page has run without script errors or CSP violations.
+async fn assert_clean(browser: &Browser, page: &str) {
+    let problems = browser.problems().await;
+    assert!(problems.is_empty(), "{page}: {problems:?}");
+}
+
+/// The story of the issue: two runs (the second after the simulator's standard
+/// mutation), then every page of the console as a user would use it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_console_shows_a_tenants_graph_runs_changes_alerts_and_queries() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    // Latency stretches the run to a few seconds, so its live progress can be seen.
+    let sim = simulator(80, 8, 5, 25).await;
+    let scratch = Scratch::new("story");
+    let tenants = tenants_file(&scratch.0, &sim, "acme");
+    let serve = Serve::start(
+        &tenants,
+        &scratch.0.join("store.db"),
+        &scratch.0.join("out"),
+    );
+    let url = &serve.url;
+
+    // Tenants: the tenant is there, never run, manual only; "Run now" makes the baseline.
+    browser.goto(&format!("{url}/")).await;
+    browser.wait_css("tr[data-tenant=acme]").await;
+    let row = browser.text("tr[data-tenant=acme]").await;
+    assert!(
+        row.contains("Acme Corp") && row.contains("DISABLED") && row.contains("never"),
+        "{row}"
+    );
+    browser.click("tr[data-tenant=acme] button.run-now").await;
+    browser
+        .wait_js("document.querySelector('tr[data-tenant=acme]')?.innerText.includes('#1') && !document.querySelector('tr[data-tenant=acme] button.run-now').disabled", 120)
+        .await;
+    let row = browser.text("tr[data-tenant=acme]").await;
+    assert!(row.contains("success"), "the baseline run: {row}");
+    assert_clean(&browser, "tenants").await;
+    browser.screenshot("01-tenants").await;
+
+    // The directory changes; the tenant page's "Run now" shows the run's live progress.
+    let report = sim
+        .apply_mutation(Mutation::Standard)
+        .expect("mutate the tenant");
+    let suspended = report
+        .suspended_users
+        .first()
+        .expect("a suspended user")
+        .clone();
+    let added = report.added_users.first().expect("an added user").clone();
+    browser.goto(&format!("{url}/tenants/acme")).await;
+    browser.wait_css("#runs tbody tr[data-run]").await;
+    browser.click("#run-now").await;
+    browser
+        .wait_js(
+            "document.querySelectorAll('#progress-steps li').length > 0",
+            60,
+        )
+        .await;
+    browser.screenshot("02-run-progress").await;
+    browser
+        .wait_js(
+            "document.getElementById('progress').innerText.includes('finished')",
+            120,
+        )
+        .await;
+    browser
+        .wait_js(
+            "document.querySelectorAll('#runs tbody tr[data-run]').length === 2",
+            30,
+        )
+        .await;
+    let second = browser
+        .js("return document.querySelector('#runs tbody tr[data-run]').dataset.run;")
+        .await;
+    let second = second.as_str().expect("run id").to_owned();
+    assert_clean(&browser, "tenant").await;
+    browser.screenshot("03-tenant").await;
+
+    // The run: the CLI's step table.
+    browser
+        .goto(&format!("{url}/tenants/acme/runs/{second}"))
+        .await;
+    browser
+        .wait_css("#steps tbody tr[data-step=fetch-users]")
+        .await;
+    let steps = browser.text("#steps").await;
+    for step in [
+        "fetch-accounts",
+        "fetch-users",
+        "fetch-groups",
+        "fetch-group-members",
+        "fetch-applications",
+    ] {
+        assert!(steps.contains(step), "{step} missing from {steps}");
+    }
+    assert!(steps.contains("success"), "{steps}");
+    assert_clean(&browser, "run").await;
+    browser.screenshot("04-run").await;
+
+    // The change set of the second run: the suspended user, its properties side by side.
+    browser
+        .goto(&format!(
+            "{url}/tenants/acme/changes?run={second}&type=jumpcloud_user"
+        ))
+        .await;
+    let card = format!("article.change[data-key='{suspended}'][data-change=updated]");
+    browser.wait_css(&card).await;
+    let diff = browser
+        .text(&format!("{card} tr[data-property=suspended]"))
+        .await;
+    assert!(
+        diff.contains("false") && diff.contains("true"),
+        "suspended old/new: {diff}"
+    );
+    let created = browser
+        .text(&format!(
+            "article.change[data-key='{}'][data-change=created]",
+            added.id
+        ))
+        .await;
+    assert!(
+        !created.is_empty(),
+        "the added user is not listed as created"
+    );
+    assert_clean(&browser, "changes").await;
+    browser.screenshot("05-changes").await;
+
+    // Alerts: the second run opened the new-user-without-MFA alert.
+    browser.goto(&format!("{url}/tenants/acme/alerts")).await;
+    let alert = "article.alert[data-rule=jumpcloud-new-user-without-mfa][data-status=active]";
+    browser.wait_css(alert).await;
+    let text = browser.text(alert).await;
+    assert!(
+        text.contains(&added.id),
+        "the alert lists the new user: {text}"
+    );
+    assert_clean(&browser, "alerts").await;
+    browser.screenshot("06-alerts").await;
+
+    // Graph: the start view, then a user found by email, expanded to its groups.
+    let member = browser
+        .api(
+            "/api/query",
+            Some(json!({"tenant": "acme", "query": "FIND jumpcloud_group THAT HAS jumpcloud_user AS u RETURN u._key, u.email LIMIT 1"})),
+        )
+        .await;
+    let row = &member["data"][0];
+    let (user_key, email) = (
+        row["u._key"].as_str().expect("a member's key").to_owned(),
+        row["u.email"]
+            .as_str()
+            .expect("a member's email")
+            .to_owned(),
+    );
+    browser.goto(&format!("{url}/tenants/acme/graph")).await;
+    browser
+        .wait_js("document.getElementById('graph').dataset.ready", 60)
+        .await;
+    let drawn = browser
+        .js("return window.consoleGraph.cy.nodes('[type = \"jumpcloud_group\"]').length;")
+        .await;
+    assert!(
+        drawn.as_u64().unwrap_or(0) >= 7,
+        "groups in the start view: {drawn}"
+    );
+    let legend = browser.text("#legend").await;
+    for t in [
+        "jumpcloud_user",
+        "jumpcloud_group",
+        "jumpcloud_application",
+        "employee",
+    ] {
+        assert!(legend.contains(t), "legend lacks {t}: {legend}");
+    }
+    let changed = browser.text("#changed").await;
+    assert!(
+        changed.contains("updated") && changed.contains("created"),
+        "{changed}"
+    );
+    assert_clean(&browser, "graph").await;
+    browser.screenshot("07-graph").await;
+
+    let search = browser.wait_css("#search").await;
+    search
+        .send_keys(&email[..email.find('@').unwrap_or(email.len())])
+        .await
+        .expect("type");
+    let result = format!("#search-results button[data-key='{user_key}']");
+    browser.click(&result).await;
+    browser
+        .wait_js(&format!("document.querySelector('#details .entity-title') && window.consoleGraph.cy.getElementById('{user_key}').selected()"), 30)
+        .await;
+    let groups = browser
+        .wait_js(&format!("window.consoleGraph.cy.getElementById('{user_key}').neighborhood('node[type = \"jumpcloud_group\"]').length"), 30)
+        .await;
+    assert!(
+        groups.as_u64().unwrap_or(0) >= 1,
+        "the user's groups are drawn"
+    );
+    let details = browser.text("#details").await;
+    assert!(
+        details.contains(&email) && details.contains("jumpcloud_group_has_user"),
+        "{details}"
+    );
+    assert_clean(&browser, "graph after expand").await;
+    browser.screenshot("08-graph-user-expanded").await;
+
+    // The suspended user is ringed as updated once drawn.
+    browser
+        .goto(&format!("{url}/tenants/acme/graph?focus={suspended}"))
+        .await;
+    browser
+        .wait_js("document.getElementById('graph').dataset.ready", 60)
+        .await;
+    let ringed = browser
+        .js(&format!(
+            "return window.consoleGraph.cy.getElementById('{suspended}').hasClass('updated');"
+        ))
+        .await;
+    assert_eq!(
+        ringed,
+        Value::Bool(true),
+        "the suspended user is highlighted as updated"
+    );
+    browser.screenshot("09-graph-changed-user").await;
+
+    // Query: a table of users without MFA; a bad query points at its column.
+    browser.goto(&format!("{url}/query?tenant=acme")).await;
+    browser.wait_css("#tenant-select option[value=acme]").await;
+    browser.click("#run-query").await;
+    browser.wait_css("#result-table tbody tr").await;
+    let table = browser.text("#result-table").await;
+    assert!(
+        table.contains(&added.id),
+        "the new user has no MFA: {table}"
+    );
+    assert_clean(&browser, "query").await;
+    browser.screenshot("10-query-table").await;
+    browser
+        .js("document.getElementById('query').value = 'FIND jumpcloud_user WITH mfaEnabled = = true'; return null;")
+        .await;
+    browser.click("#run-query").await;
+    browser
+        .wait_js("!document.getElementById('query-error').hidden", 20)
+        .await;
+    let error = browser.text("#query-error").await;
+    assert!(
+        error.contains('^'),
+        "the error has a caret under the column: {error}"
+    );
+    browser.screenshot("11-query-error").await;
+    browser
+        .js("document.getElementById('query').value = 'FIND jumpcloud_group THAT HAS jumpcloud_user RETURN TREE'; document.getElementById('view-select').value = 'graph'; return null;")
+        .await;
+    browser.click("#run-query").await;
+    browser
+        .wait_js("!document.getElementById('query-graph').hidden", 20)
+        .await;
+    browser.screenshot("12-query-graph").await;
+
+    browser.close().await;
+    sim.shutdown().await;
+}
+
+/// The console's pages under their Content-Security-Policy: scripts and styles from the
+/// host only, and they run (cytoscape.js included, its injected style allowed by hash)
+/// without a violation. No API behind the pages here: they show its absence as errors.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_console_runs_under_its_content_security_policy() {
+    use integration_host::serve::{console, security};
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let policy = security::AccessPolicy::for_listener(addr, None).expect("loopback policy");
+    let app = security::protect(console::router(), policy);
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = format!("http://{addr}");
+
+    browser.goto(&format!("{url}/tenants/acme/graph")).await;
+    browser
+        .wait_js("!!(window.consoleGraph && window.consoleGraph.cy)", 30)
+        .await;
+    browser
+        .wait_js(
+            "document.getElementById('graph-status').innerText.length > 0",
+            30,
+        )
+        .await;
+    let position = browser
+        .js("return getComputedStyle(document.getElementById('graph')).position;")
+        .await;
+    assert_eq!(position, json!("relative"));
+    let injected = browser
+        .js("return !!document.getElementById('__________cytoscape_stylesheet') && document.getElementById('__________cytoscape_stylesheet').sheet.cssRules.length;")
+        .await;
+    assert_eq!(
+        injected,
+        json!(1),
+        "cytoscape's style rule was applied (allowed by its hash)"
+    );
+    let csp: Vec<String> = browser
+        .problems()
+        .await
+        .into_iter()
+        .filter(|p| p.starts_with("csp:"))
+        .collect();
+    assert!(csp.is_empty(), "{csp:?}");
+
+    // An inline script planted in a page would not run.
+    let ran = browser
+        .js("const s = document.createElement('script'); s.textContent = 'window.injected = 1'; document.body.append(s); return window.injected === 1;")
+        .await;
+    assert_eq!(ran, json!(false), "inline scripts are blocked");
+    let problems = browser.problems().await;
+    assert!(
+        problems.iter().any(|p| p.starts_with("csp: script-src")),
+        "{problems:?}"
+    );
+
+    for path in [
+        "/",
+        "/tenants/acme",
+        "/tenants/acme/changes",
+        "/tenants/acme/alerts",
+        "/query",
+    ] {
+        browser.goto(&format!("{url}{path}")).await;
+        browser
+            .wait_js("window.consoleProblems !== undefined", 30)
+            .await;
+        let csp: Vec<String> = browser
+            .problems()
+            .await
+            .into_iter()
+            .filter(|p| !p.contains("404"))
+            .collect();
+        assert!(csp.is_empty(), "{path}: {csp:?}");
+    }
+    browser.close().await;
+    server.abort();
+}
