@@ -399,18 +399,8 @@ async fn dispatch(command: Command) -> Result<u8, Failure> {
             queue,
             fleet,
         } => {
-            let token = match token_file {
-                Some(path) => Some(
-                    std::fs::read_to_string(&path)
-                        .map_err(|e| {
-                            Failure::usage(format!("--token-file {}: {e}", path.display()))
-                        })?
-                        .trim()
-                        .to_owned(),
-                ),
-                None => std::env::var("INTEGRATION_HOST_TOKEN").ok(),
-            }
-            .filter(|token| !token.is_empty());
+            let token = integration_host::serve::security::load_token(token_file.as_deref())
+                .map_err(Failure::usage)?;
             serve(integration_host::serve::ServeOptions {
                 store_url: monitoring::store_url(store.as_deref(), &output),
                 tenants_file: tenants,

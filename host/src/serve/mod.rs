@@ -35,8 +35,9 @@ pub struct ServeOptions {
     /// Runs write their files under `OUTPUT/<tenant>/`.
     pub output: PathBuf,
     pub listen: SocketAddr,
-    /// The access token; required when `listen` is not a loopback address.
-    pub token: Option<String>,
+    /// The access token (`security::load_token`); required when `listen` is not a
+    /// loopback address.
+    pub token: Option<security::AccessToken>,
     /// How long runs in flight may go on after a stop signal.
     pub grace: Duration,
     /// The fleet's queue (`nats://...`): this `serve` publishes jobs for `worker`s
@@ -54,10 +55,9 @@ pub enum ServeError {
     Rules(String),
     #[error(transparent)]
     Prepare(#[from] RunAllError),
-    #[error(
-        "{0} is not a loopback address: serving it needs an access token (--token-file or INTEGRATION_HOST_TOKEN)"
-    )]
-    TokenRequired(SocketAddr),
+    /// A non-loopback address without a token, or a token not fit for use.
+    #[error(transparent)]
+    Access(#[from] security::SecurityError),
     #[error("cannot listen on {address}: {source}")]
     Listen {
         address: SocketAddr,
@@ -76,7 +76,7 @@ impl ServeError {
             ServeError::Config(_)
             | ServeError::Rules(_)
             | ServeError::Prepare(_)
-            | ServeError::TokenRequired(_) => 2,
+            | ServeError::Access(_) => 2,
             _ => 1,
         }
     }
@@ -145,9 +145,7 @@ pub async fn serve(
     extra_routes: Option<Router>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    if !options.listen.ip().is_loopback() && options.token.is_none() {
-        return Err(ServeError::TokenRequired(options.listen));
-    }
+    let access = security::AccessPolicy::for_listener(options.listen, options.token.clone())?;
     let tenants = TenantsConfig::load(&options.tenants_file)?;
     if let Some((queue_url, settings)) = options.queue.clone() {
         return serve_fleet(
@@ -220,10 +218,13 @@ pub async fn serve(
         names.clone(),
         progress,
     ));
-    let mut app = api::router(state);
+    let mut app = api::router(state).merge(console::router());
     if let Some(extra) = extra_routes {
         app = app.merge(extra);
     }
+    // Every route, the API's included, behind the access rules (loopback Host, token,
+    // same-origin for state changes, no CORS).
+    let app = security::protect(app, access);
 
     let (listener, address) = bind(options.listen).await?;
     println!(

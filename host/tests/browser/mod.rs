@@ -2,8 +2,9 @@
 //! console's browser tests. Screenshots go to `target/console-screenshots/`.
 //!
 //! When chromium or chromedriver is missing the tests skip with a message, so `cargo test`
-//! stays green on a bare machine; `.ci/run` installs both and sets
-//! `CONSOLE_BROWSER_TESTS=required`, which turns a missing browser into a failure.
+//! stays green on a developer's bare machine. Where a browser is expected they fail
+//! instead: `.ci/run` installs both and sets `CONSOLE_BROWSER_TESTS=required`, and any
+//! run with `CI` set (CI sets `CI=true`) requires them too.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -20,6 +21,15 @@ fn locate(var: &str, candidates: &[&str]) -> Option<PathBuf> {
         return Some(PathBuf::from(path));
     }
     candidates.iter().map(PathBuf::from).find(|p| p.is_file())
+}
+
+/// True where a missing browser is a failure, not a skip: `CONSOLE_BROWSER_TESTS=required`
+/// (set by `.ci/run`) or a CI run (`CI` set to anything but `false`/`0`/empty).
+fn browser_required() -> bool {
+    if std::env::var("CONSOLE_BROWSER_TESTS").as_deref() == Ok("required") {
+        return true;
+    }
+    std::env::var("CI").is_ok_and(|ci| !matches!(ci.trim(), "" | "0" | "false"))
 }
 
 /// The screenshots folder, created on first use.
@@ -62,7 +72,7 @@ impl Browser {
         let driver = locate("CHROMEDRIVER", &["/usr/bin/chromedriver"]);
         let (Some(chromium), Some(driver)) = (chromium, driver) else {
             let message = "chromium or chromedriver is not installed (apt-get install chromium chromium-driver)";
-            if std::env::var("CONSOLE_BROWSER_TESTS").as_deref() == Ok("required") {
+            if browser_required() {
                 panic!("browser tests are required here, but {message}");
             }
             eprintln!("skipping the browser test: {message}");
