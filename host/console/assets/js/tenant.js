@@ -31,6 +31,14 @@ function showProgress(progress) {
   }));
 }
 
+/** After the run: each step's outcome where the live bars were. */
+function showFinalSteps(run) {
+  const steps = (run.summary && run.summary.integrationStepResults) || [];
+  fill(progressSteps, steps.map((s) => el('li', { dataset: { step: s.id, status: s.status } },
+    el('span', { class: 'step' }, s.id), badge(s.status),
+    el('span', { class: 'sub' }, ` ${fmtDuration(s.durationMs)}`))));
+}
+
 async function loadTenant() {
   const t = await api(base);
   document.title = `${t.tenant} · integration-host`;
@@ -88,6 +96,7 @@ button.addEventListener('click', async () => {
     const view = await triggerAndFollow(tenant, showProgress);
     const last = view.lastRun;
     progressLine.textContent = last ? `run #${last.id} finished: ${last.status}` : 'finished';
+    if (last) showFinalSteps(await api(`${base}/runs/${enc(last.id)}`));
   } catch (error) {
     progressLine.className = 'progress error';
     progressLine.textContent = error.message;
