@@ -69,11 +69,17 @@ impl Serve {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start integration-host serve");
-        let (lines, seen) = mpsc::channel::<String>();
-        for stream in [
+        let streams = [
             Box::new(child.stdout.take().expect("stdout")) as Box<dyn std::io::Read + Send>,
             Box::new(child.stderr.take().expect("stderr")),
-        ] {
+        ];
+        // From here on the guard kills and reaps the child, whatever happens.
+        let mut serve = Serve {
+            child,
+            url: String::new(),
+        };
+        let (lines, seen) = mpsc::channel::<String>();
+        for stream in streams {
             let lines = lines.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
@@ -92,10 +98,8 @@ impl Serve {
                     .chars()
                     .take_while(|c| !c.is_whitespace() && *c != ')' && *c != ',')
                     .collect();
-                return Serve {
-                    child,
-                    url: url.trim_end_matches('/').to_owned(),
-                };
+                serve.url = url.trim_end_matches('/').to_owned();
+                return serve;
             }
         }
     }
