@@ -31,6 +31,13 @@ pub struct BenchArgs {
     /// Applications in the generated tenant.
     #[arg(long, default_value_t = 20)]
     pub applications: usize,
+    /// Systems (devices) in the generated tenant; 1.2 per user when omitted.
+    #[arg(long)]
+    pub systems: Option<usize>,
+    /// The component to measure instead of the bundled one (for instance an older
+    /// build, for a before/after comparison on the same tenant).
+    #[arg(long, value_name = "WASM")]
+    pub component: Option<std::path::PathBuf>,
     /// Simulated network latency per request, in milliseconds.
     #[arg(long, default_value_t = 20)]
     pub latency_ms: u64,
@@ -94,6 +101,11 @@ fn start_simulator(args: &BenchArgs) -> Result<SimulatorProcess, String> {
         .args(["--groups", &args.groups.to_string()])
         .args(["--applications", &args.applications.to_string()])
         .args(["--latency-ms", &args.latency_ms.to_string()])
+        .args(
+            args.systems
+                .map(|n| vec!["--systems".to_owned(), n.to_string()])
+                .unwrap_or_default(),
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -158,6 +170,12 @@ fn mib(bytes: u64) -> f64 {
 }
 
 pub async fn run(args: BenchArgs) -> Result<(), String> {
+    let component: std::borrow::Cow<'static, [u8]> = match &args.component {
+        Some(path) => std::fs::read(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+            .into(),
+        None => integration_host::BUNDLED_COMPONENT.into(),
+    };
     let simulator = start_simulator(&args)?;
     if args.fleet {
         return fleet::run(&args, &simulator).await;
@@ -173,7 +191,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     .map_err(|e| e.to_string())?;
     let started = Instant::now();
     cold_runtime
-        .load("bundled", integration_host::BUNDLED_COMPONENT)
+        .load("bundled", &component)
         .map_err(|e| e.to_string())?;
     let cold = started.elapsed();
     drop(cold_runtime);
@@ -183,7 +201,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     .map_err(|e| e.to_string())?;
     let started = Instant::now();
     let plugin = runtime
-        .load("bundled", integration_host::BUNDLED_COMPONENT)
+        .load("bundled", &component)
         .map_err(|e| e.to_string())?;
     let warm = started.elapsed();
     let info = plugin.describe().await.map_err(|e| e.to_string())?;
@@ -247,7 +265,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
             &tenants,
             DefaultComponent {
                 name: "bundled",
-                bytes: integration_host::BUNDLED_COMPONENT,
+                bytes: &component,
             },
             &scratch.join("out"),
             Arc::new(NoProgress),

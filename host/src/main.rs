@@ -242,6 +242,10 @@ enum Command {
         /// Applications in the generated tenant.
         #[arg(long, default_value_t = 6)]
         applications: usize,
+        /// Systems (devices) in the generated tenant; 1.2 per user when omitted, a
+        /// third of them Macs enrolled in Apple MDM.
+        #[arg(long)]
+        systems: Option<usize>,
         /// Delay added to every response, in milliseconds.
         #[arg(long, default_value_t = 0)]
         latency_ms: u64,
@@ -254,7 +258,8 @@ enum Command {
         mutate_after_seconds: Option<u64>,
         /// The mutation of --mutate-after-seconds: `standard` (a user suspended, a new
         /// user without MFA, a member removed, a group deleted, an application
-        /// assignment added) or `retitle-users:<percent>`.
+        /// assignment added, a system's disk encryption turned off) or
+        /// `retitle-users:<percent>`.
         #[arg(long, default_value = "standard", value_parser = parse_mutation)]
         mutation: Mutation,
     },
@@ -485,6 +490,7 @@ async fn dispatch(command: Command) -> Result<u8, Failure> {
             users,
             groups,
             applications,
+            systems,
             latency_ms,
             recorded,
             mutate_after_seconds,
@@ -496,6 +502,7 @@ async fn dispatch(command: Command) -> Result<u8, Failure> {
                     users,
                     groups,
                     applications,
+                    systems,
                     ..TenantSpec::default()
                 }),
             };
