@@ -852,8 +852,13 @@ async fn demo(output: &Path, users: usize, groups: usize) -> Result<u8, Failure>
     })
     .await
     .context("cannot start the JumpCloud simulator")?;
+    let systems = simulator
+        .tenant()
+        .organizations()
+        .first()
+        .map_or(0, |org| org.system_count());
     eprintln!(
-        "JumpCloud simulator at {} ({users} users, {groups} groups)",
+        "JumpCloud simulator at {} ({users} users, {groups} groups, {systems} systems)",
         simulator.base_url()
     );
     let tenant_file = format!(
@@ -890,12 +895,13 @@ async fn demo(output: &Path, users: usize, groups: usize) -> Result<u8, Failure>
         .apply_mutation(Mutation::Standard)
         .map_err(Failure::run)?;
     println!(
-        "\n== the simulated tenant changes: {} user(s) suspended, {} added without MFA, {} member(s) removed, {} group(s) deleted, {} application assignment(s) added",
+        "\n== the simulated tenant changes: {} user(s) suspended, {} added without MFA, {} member(s) removed, {} group(s) deleted, {} application assignment(s) added, {} system(s) lost disk encryption",
         report.suspended_users.len(),
         report.added_users.len(),
         report.removed_members.len(),
         report.deleted_groups.len(),
-        report.added_assignments.len()
+        report.added_assignments.len(),
+        report.unencrypted_systems.len()
     );
 
     println!("\n== run 2: the change set");
@@ -949,6 +955,9 @@ async fn demo(output: &Path, users: usize, groups: usize) -> Result<u8, Failure>
     println!("  integration-host changes --tenant demo");
     println!(
         "  integration-host query --tenant demo 'FIND jumpcloud_user WITH mfaEnabled != true THAT IS Person'"
+    );
+    println!(
+        "  integration-host query --tenant demo 'FIND jumpcloud_user AS u THAT ASSIGNED AS a jumpcloud_system AS s WHERE a.sudo = true RETURN u.name, s.name, a.passwordlessSudo'"
     );
     println!("  integration-host alerts --tenant demo");
     simulator.shutdown().await;
