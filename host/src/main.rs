@@ -50,6 +50,13 @@ enum Command {
         /// User groups in the generated tenant.
         #[arg(long, default_value_t = 12)]
         groups: usize,
+        /// Then serve the web console on the demo's store (until Ctrl-C), with the
+        /// simulator kept running for the console's "Run now".
+        #[arg(long)]
+        serve: bool,
+        /// Where the console listens with --serve.
+        #[arg(long, default_value = "127.0.0.1:8480", requires = "serve")]
+        listen: std::net::SocketAddr,
     },
     /// Runs one tenant's job and writes its graph and summary.json.
     Run {
@@ -369,7 +376,9 @@ async fn dispatch(command: Command) -> Result<u8, Failure> {
             output,
             users,
             groups,
-        } => demo(&output, users, groups).await,
+            serve,
+            listen,
+        } => demo(&output, users, groups, serve.then_some(listen)).await,
         Command::Run {
             config,
             output,
@@ -839,7 +848,12 @@ const SHIPPED_RULES: &str = include_str!("../../rules/jumpcloud-rules.json");
 /// Two runs of the JumpCloud component against the simulator, with the simulated
 /// tenant changed between them: the first run is the baseline, the second shows a
 /// change set and opens the "new user without MFA" alert.
-async fn demo(output: &Path, users: usize, groups: usize) -> Result<u8, Failure> {
+async fn demo(
+    output: &Path,
+    users: usize,
+    groups: usize,
+    console: Option<std::net::SocketAddr>,
+) -> Result<u8, Failure> {
     use jumpcloud_simulator::Mutation;
     let started = Instant::now();
     let simulator = Simulator::start(SimulatorConfig {
@@ -950,7 +964,15 @@ async fn demo(output: &Path, users: usize, groups: usize) -> Result<u8, Failure>
         simulator.request_count(),
         store.location()
     );
+    let code = first.summary.exit_code().max(second.summary.exit_code()) as u8;
+    if let Some(listen) = console {
+        drop(store);
+        let served = demo_console(output, &simulator, listen).await;
+        simulator.shutdown().await;
+        return served.map(|serve_code| serve_code.max(code));
+    }
     println!("next:");
+    println!("  integration-host demo --serve   (the web console on this store)");
     println!("  integration-host runs --tenant demo");
     println!("  integration-host changes --tenant demo");
     println!(
@@ -961,7 +983,50 @@ async fn demo(output: &Path, users: usize, groups: usize) -> Result<u8, Failure>
     );
     println!("  integration-host alerts --tenant demo");
     simulator.shutdown().await;
-    Ok(first.summary.exit_code().max(second.summary.exit_code()) as u8)
+    Ok(code)
+}
+
+/// `demo --serve`: `serve` on the demo's store, its tenant on the still-running simulator
+/// (manual runs only: "Run now" in the console), with the shipped rules. The tenants file
+/// and the rules are written next to the store, so the same console opens again later
+/// with `integration-host serve --tenants OUTPUT/demo-tenants.toml`.
+async fn demo_console(
+    output: &Path,
+    simulator: &Simulator,
+    listen: std::net::SocketAddr,
+) -> Result<u8, Failure> {
+    let rules = output.join("demo-rules.json");
+    std::fs::write(&rules, SHIPPED_RULES)
+        .map_err(|e| Failure::run(format!("cannot write {}: {e}", rules.display())))?;
+    let quoted = |text: &str| toml::Value::String(text.to_owned()).to_string();
+    let tenants = output.join("demo-tenants.toml");
+    let text = format!(
+        "# Written by `integration-host demo --serve`: the demo tenant on the simulator it ran.\n\
+         [[tenant]]\ntenant = \"demo\"\naccountName = \"Demo JumpCloud\"\ntagWithAccountName = true\n\
+         pollingInterval = \"DISABLED\"\nrules = {rules}\n\
+         [tenant.integration]\napiKey = {key}\nbaseUrl = {base}\n\
+         [tenant.sandbox]\nallowedHosts = [{authority}]\n",
+        rules = quoted(&rules.display().to_string()),
+        key = quoted(simulator.api_key()),
+        base = quoted(&simulator.base_url()),
+        authority = quoted(&simulator.local_addr().to_string()),
+    );
+    std::fs::write(&tenants, text)
+        .map_err(|e| Failure::run(format!("cannot write {}: {e}", tenants.display())))?;
+    println!("\n== the web console on the demo's store (Ctrl-C to stop)");
+    if listen.port() != 0 {
+        println!("open its graph view: http://{listen}/tenants/demo/graph");
+    }
+    serve(integration_host::serve::ServeOptions {
+        store_url: monitoring::store_url(None, output),
+        tenants_file: tenants,
+        output: output.to_owned(),
+        listen,
+        token: None,
+        grace: Duration::from_secs(10),
+        queue: None,
+    })
+    .await
 }
 
 async fn describe(component: Option<&Path>) -> Result<u8, Failure> {

@@ -57,14 +57,21 @@ struct Serve {
 impl Serve {
     /// Starts `serve` on 127.0.0.1 (a free port) and reads the address it prints.
     fn start(tenants: &Path, store: &Path, output: &Path) -> Serve {
-        let mut child = host_command()
+        let mut command = host_command();
+        command
             .args(["serve", "--tenants"])
             .arg(tenants)
             .arg("--store")
             .arg(format!("sqlite://{}", store.display()))
             .arg("--output")
             .arg(output)
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", "127.0.0.1:0"]);
+        Serve::spawn(command)
+    }
+
+    /// Starts the command (which serves) and reads the address it prints.
+    fn spawn(mut command: Command) -> Serve {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -93,7 +100,15 @@ impl Serve {
             let line = seen
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
                 .expect("serve printed no http://127.0.0.1:PORT address within 120 s");
-            if let Some(at) = line.find("http://127.0.0.1:") {
+            // serve's own line ("... API and console at http://127.0.0.1:PORT/"), not
+            // the simulator's address the demo prints before it.
+            let Some(console) = line.find("console at ") else {
+                continue;
+            };
+            if let Some(at) = line[console..]
+                .find("http://127.0.0.1:")
+                .map(|i| console + i)
+            {
                 let url: String = line[at..]
                     .chars()
                     .take_while(|c| !c.is_whitespace() && *c != ')' && *c != ',')
@@ -506,4 +521,69 @@ async fn the_console_runs_under_its_content_security_policy() {
     }
     browser.close().await;
     server.abort();
+}
+
+/// A plain HTTP/1.1 request on loopback; the status code and the body.
+fn http(url: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let authority = url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(authority).expect("connect to serve");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read");
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// `demo --serve`: the demo's two runs, then the console on its store, its tenant still
+/// on the demo's simulator, so that "Run now" runs a third time.
+#[test]
+fn demo_serve_opens_the_console_on_the_demos_store() {
+    let scratch = Scratch::new("demo-serve");
+    let mut command = host_command();
+    command
+        .args(["demo", "--users", "40", "--groups", "4", "--serve"])
+        .arg("--output")
+        .arg(&scratch.0)
+        .args(["--listen", "127.0.0.1:0"]);
+    let serve = Serve::spawn(command);
+    let (status, page) = http(&serve.url, "GET", "/tenants/demo/graph", "");
+    assert_eq!(status, 200);
+    assert!(page.contains("/assets/js/graph-page.js"), "{page}");
+    let (status, tenant) = http(&serve.url, "GET", "/api/tenants/demo", "");
+    assert_eq!(status, 200, "{tenant}");
+    // Chunked or not, the JSON object is the part between the outer braces.
+    let json = &tenant[tenant.find('{').unwrap_or(0)..=tenant.rfind('}').unwrap_or(0)];
+    let view: Value = serde_json::from_str(json).expect("the tenant's JSON");
+    assert_eq!(view["runs"], json!(2), "{view}");
+    assert_eq!(view["lastRun"]["status"], json!("success"), "{view}");
+    let (status, answer) = http(&serve.url, "POST", "/api/tenants/demo/trigger", "{}");
+    assert!((200..300).contains(&status), "{status} {answer}");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (_, tenant) = http(&serve.url, "GET", "/api/tenants/demo", "");
+        let json = &tenant[tenant.find('{').unwrap_or(0)..=tenant.rfind('}').unwrap_or(0)];
+        let view: Value = serde_json::from_str(json).expect("the tenant's JSON");
+        if view["runs"] == json!(3) && view["running"] == json!(false) {
+            assert_eq!(view["lastRun"]["status"], json!("success"), "{view}");
+            assert_eq!(view["lastRun"]["trigger"], json!("manual"), "{view}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no third run: {view}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(serve);
 }
