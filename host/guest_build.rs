@@ -63,6 +63,17 @@ pub fn ensure_wasm_target() {
 
 /// Builds `package` of the workspace for wasm32-wasip2 and returns the `.wasm` path.
 pub fn build_component(workspace: &Path, package: &str, target_dir: &Path) -> PathBuf {
+    build_component_with_features(workspace, package, target_dir, &[])
+}
+
+/// [`build_component`] with cargo features of the package enabled. Builds with other
+/// features write the same file: copy it before the next build.
+pub fn build_component_with_features(
+    workspace: &Path,
+    package: &str,
+    target_dir: &Path,
+    features: &[&str],
+) -> PathBuf {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = Command::new(cargo);
     command
@@ -71,6 +82,9 @@ pub fn build_component(workspace: &Path, package: &str, target_dir: &Path) -> Pa
         .args(["--profile", GUEST_PROFILE])
         .arg("--target-dir")
         .arg(target_dir);
+    if !features.is_empty() {
+        command.arg("--features").arg(features.join(","));
+    }
     // Flags meant for the outer build must not leak into the guest build, and the
     // outer jobserver is not ours to share.
     for var in [

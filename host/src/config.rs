@@ -84,6 +84,17 @@ pub struct SandboxFile {
     pub max_response_kib: Option<u64>,
     pub max_log_lines: Option<u32>,
     pub max_concurrent_steps: Option<u32>,
+    #[serde(rename = "maxJobDataMiB")]
+    pub max_job_data_mib: Option<u64>,
+    pub max_job_data_entries: Option<u64>,
+    pub max_graph_objects: Option<u64>,
+    #[serde(rename = "maxGraphMiB")]
+    pub max_graph_mib: Option<u64>,
+    #[serde(rename = "maxOutputMiB")]
+    pub max_output_mib: Option<u64>,
+    #[serde(rename = "maxLogKiB")]
+    pub max_log_kib: Option<u64>,
+    pub max_log_line_bytes: Option<u64>,
 }
 
 /// One tenant's configuration, as read from its file.
@@ -378,6 +389,8 @@ fn sandbox_policy(path: &Path, file: SandboxFile) -> Result<(SandboxPolicy, bool
     if let Some(steps) = file.max_concurrent_steps {
         policy.max_concurrent_steps = positive("maxConcurrentSteps", u64::from(steps))? as u32;
     }
+    crate::sandbox::limits::apply_budgets(&mut policy.budgets, &file)
+        .map_err(|(field, reason)| ConfigError::new(path, format!("sandbox.{field}"), reason))?;
     let given = file.allowed_hosts.is_some();
     if let Some(hosts) = file.allowed_hosts {
         policy.allowed_hosts = hosts

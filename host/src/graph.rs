@@ -5,9 +5,15 @@
 //! endpoints were never collected (counted, not stored), and resolves mapped
 //! relationships into entities of its own graph. Objects go to a [`GraphSink`] as they
 //! arrive; the store keeps only keys and small indexes in memory.
+//!
+//! It is also where the plugin spends the run's graph, output and job-data budgets
+//! (`sandbox::limits`): every object is charged before it is stored, and a call that
+//! would pass a budget, or that is still running at the run's deadline, ends the run
+//! with what was stored before kept.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Instant;
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::value::RawValue;
@@ -17,6 +23,11 @@ use crate::bindings::{
     Entity, GraphError, MappedRelationship, MappingDirection, Property, PropertyValue, Relationship,
 };
 use crate::output::{GraphSink, Location, ObjectKind};
+use crate::sandbox::limits::{
+    Budget, Budgets, GRAPH_BYTES_PER_OBJECT, JOB_DATA_BYTES_PER_ENTRY, LimitExceeded, Meter,
+    Spending,
+};
+use crate::sandbox::names::{TYPE_PATTERN, is_valid_type};
 use crate::services::Redactor;
 
 /// The J1 minimum length of a `_key`.
@@ -25,6 +36,13 @@ const MIN_KEY_LEN: usize = 10;
 const MIN_TYPE_LEN: usize = 3;
 /// The J1 minimum length of a class name.
 const MIN_CLASS_LEN: usize = 2;
+/// Raw data nested deeper is refused: the host's JSON readers stop at 128 levels, and
+/// secrets in raw data are scrubbed by reading it.
+const MAX_RAW_DEPTH: usize = 64;
+/// Objects handled between two looks at the clock inside one call.
+const DEADLINE_CHECK_EVERY: usize = 128;
+/// What the host keeps for a new `_type` or `_class` set besides its text.
+const BYTES_PER_NAME: u64 = 64;
 
 /// What happened to one batch (the WIT `batch-outcome`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -83,6 +101,7 @@ pub struct GraphStore {
     keys_by_type: HashMap<String, Vec<Arc<str>>>,
     /// Interned `_class` lists: entities share a handful of them.
     class_sets: Vec<Vec<String>>,
+    class_set_index: HashMap<Vec<String>, u32>,
     /// Entity keys by lowercase `email` value, for mapped-relationship targets.
     keys_by_email: HashMap<String, Vec<Arc<str>>>,
     data: HashMap<String, String>,
@@ -92,24 +111,70 @@ pub struct GraphStore {
     redactor: Redactor,
     /// Properties the host adds to every entity (`tag.AccountName`).
     entity_tags: Vec<Property>,
+    budgets: Budgets,
+    spent: Spent,
+    /// When the run must end: a long call stops there.
+    deadline: Option<Instant>,
 }
 
-/// An I/O failure of the sink: the host cannot go on storing the graph.
-pub type StoreResult<T> = Result<Result<T, GraphError>, std::io::Error>;
+/// What the plugin has spent of the store's budgets.
+struct Spent {
+    objects: Meter,
+    index: Meter,
+    output: Meter,
+    data: Meter,
+    data_entries: Meter,
+}
+
+impl Spent {
+    fn new(budgets: &Budgets) -> Spent {
+        Spent {
+            objects: Meter::new(Budget::GraphObjects, budgets),
+            index: Meter::new(Budget::Graph, budgets),
+            output: Meter::new(Budget::Output, budgets),
+            data: Meter::new(Budget::JobData, budgets),
+            data_entries: Meter::new(Budget::JobDataEntries, budgets),
+        }
+    }
+}
+
+/// Why the host stopped serving a graph call: the run cannot go on.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreFailure {
+    /// The sink failed: the host cannot go on storing the graph.
+    #[error("cannot write the graph: {0}")]
+    Io(#[from] std::io::Error),
+    /// The call would pass one of the run's budgets.
+    #[error(transparent)]
+    Limit(#[from] LimitExceeded),
+    /// The run's deadline passed during the call.
+    #[error("the run's deadline passed during a graph call")]
+    Deadline,
+}
+
+/// A store failure ends the run; a [`GraphError`] goes back to the plugin.
+pub type StoreResult<T> = Result<Result<T, GraphError>, StoreFailure>;
 
 impl GraphStore {
+    /// An empty store without limits (tests and tools); runs get theirs from the
+    /// sandbox policy ([`GraphStore::with_budgets`]).
     pub fn new(sink: Box<dyn GraphSink>) -> GraphStore {
+        let budgets = Budgets::unlimited();
         GraphStore {
             sink,
             keys: HashMap::new(),
             keys_by_type: HashMap::new(),
             class_sets: Vec::new(),
+            class_set_index: HashMap::new(),
             keys_by_email: HashMap::new(),
             data: HashMap::new(),
             step: String::new(),
             stats: BTreeMap::new(),
             redactor: Redactor::default(),
             entity_tags: Vec::new(),
+            spent: Spent::new(&budgets),
+            budgets,
+            deadline: None,
         }
     }
 
@@ -124,6 +189,60 @@ impl GraphStore {
             })
             .collect();
         self
+    }
+
+    /// Holds the store to these budgets (from nothing spent).
+    pub fn with_budgets(mut self, budgets: Budgets) -> GraphStore {
+        self.spent = Spent::new(&budgets);
+        self.budgets = budgets;
+        self
+    }
+
+    /// Ends long calls at `deadline`.
+    pub fn with_deadline(mut self, deadline: Instant) -> GraphStore {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// Starts the job's output: from now on objects go to `sink`, with `redactor`'s
+    /// secrets scrubbed. What was stored before (on a null sink, while the plugin
+    /// validated its configuration) is forgotten; budgets and deadline stay. `tags`
+    /// are set on every entity ([`GraphStore::with_entity_tags`]).
+    pub fn begin_output(
+        &mut self,
+        sink: Box<dyn GraphSink>,
+        redactor: Redactor,
+        tags: Vec<(String, String)>,
+    ) {
+        let mut fresh = GraphStore::new(sink)
+            .with_redactor(redactor)
+            .with_entity_tags(tags)
+            .with_budgets(self.budgets);
+        fresh.deadline = self.deadline;
+        *self = fresh;
+    }
+
+    /// What the plugin has spent so far of the graph, output and job-data budgets.
+    pub fn spent(&self) -> Spending {
+        Spending {
+            graph_objects: self.spent.objects.spent(),
+            graph_bytes: self.spent.index.spent(),
+            output_bytes: self.spent.output.spent(),
+            job_data_bytes: self.spent.data.spent(),
+            job_data_entries: self.spent.data_entries.spent(),
+            log_bytes: 0,
+        }
+    }
+
+    fn check_deadline(&self, done: usize) -> Result<(), StoreFailure> {
+        if done.is_multiple_of(DEADLINE_CHECK_EVERY)
+            && self
+                .deadline
+                .is_some_and(|deadline| Instant::now() >= deadline)
+        {
+            return Err(StoreFailure::Deadline);
+        }
+        Ok(())
     }
 
     /// Scrubs these secrets from every text the plugin stores: a plugin must not be able
@@ -156,7 +275,8 @@ impl GraphStore {
         let mut batch_keys = HashSet::new();
         // Raw data is parsed once, here, and stored as parsed.
         let mut raws = Vec::with_capacity(entities.len());
-        for entity in &entities {
+        for (done, entity) in entities.iter().enumerate() {
+            self.check_deadline(done)?;
             match validate_entity(entity) {
                 Ok(raw) => raws.push(raw),
                 Err(error) => return Ok(Err(error)),
@@ -168,7 +288,8 @@ impl GraphStore {
             }
         }
         let accepted = entities.len() as u32;
-        for (entity, raw) in entities.into_iter().zip(raws) {
+        for (done, (entity, raw)) in entities.into_iter().zip(raws).enumerate() {
+            self.check_deadline(done)?;
             self.store_entity(entity, raw)?;
         }
         Ok(Ok(BatchOutcome {
@@ -184,7 +305,8 @@ impl GraphStore {
         relationships: Vec<Relationship>,
     ) -> StoreResult<BatchOutcome> {
         let mut batch_keys = HashSet::new();
-        for relationship in &relationships {
+        for (done, relationship) in relationships.iter().enumerate() {
+            self.check_deadline(done)?;
             if let Err(error) = validate_relationship(relationship) {
                 return Ok(Err(error));
             }
@@ -195,7 +317,8 @@ impl GraphStore {
             }
         }
         let mut outcome = BatchOutcome::default();
-        for relationship in relationships {
+        for (done, relationship) in relationships.into_iter().enumerate() {
+            self.check_deadline(done)?;
             if !self.is_entity(&relationship.from_key) || !self.is_entity(&relationship.to_key) {
                 tracing::debug!(
                     key = %relationship.key,
@@ -227,7 +350,8 @@ impl GraphStore {
         relationships: Vec<MappedRelationship>,
     ) -> StoreResult<BatchOutcome> {
         let mut batch_keys = HashSet::new();
-        for mapped in &relationships {
+        for (done, mapped) in relationships.iter().enumerate() {
+            self.check_deadline(done)?;
             if let Err(error) = validate_mapped(mapped) {
                 return Ok(Err(error));
             }
@@ -247,7 +371,8 @@ impl GraphStore {
             }
         }
         let mut outcome = BatchOutcome::default();
-        for mapped in relationships {
+        for (done, mapped) in relationships.into_iter().enumerate() {
+            self.check_deadline(done)?;
             if !self.is_entity(&mapped.source_key) {
                 tracing::debug!(key = %mapped.key, "dropped a mapped relationship without its source");
                 outcome.dropped += 1;
@@ -300,7 +425,7 @@ impl GraphStore {
         self.keys.contains_key(key)
     }
 
-    pub fn find_entity(&mut self, key: &str) -> std::io::Result<Option<Entity>> {
+    pub fn find_entity(&mut self, key: &str) -> Result<Option<Entity>, StoreFailure> {
         let Some(KeyEntry::Entity { location, .. }) = self.keys.get(key).copied() else {
             return Ok(None);
         };
@@ -320,8 +445,27 @@ impl GraphStore {
             .unwrap_or_default()
     }
 
-    pub fn set_data(&mut self, key: String, value: String) {
+    /// Stores a job-data value, charged to the job-data budgets (key and value bytes,
+    /// and entries); a replaced value is given back first.
+    pub fn set_data(&mut self, key: String, value: String) -> Result<(), LimitExceeded> {
+        let cost =
+            |key: &str, value: &str| (key.len() + value.len()) as u64 + JOB_DATA_BYTES_PER_ENTRY;
+        let old = self.data.get(&key).map(|old| cost(&key, old));
+        let new = cost(&key, &value);
+        match old {
+            Some(old) => {
+                self.spent.data.check(new.saturating_sub(old))?;
+                self.spent.data.refund(old);
+                self.spent.data.charge(new)?;
+            }
+            None => {
+                self.spent.data.check(new)?;
+                self.spent.data_entries.charge(1)?;
+                self.spent.data.charge(new)?;
+            }
+        }
         self.data.insert(key, value);
+        Ok(())
     }
 
     pub fn get_data(&self, key: &str) -> Option<String> {
@@ -348,12 +492,48 @@ impl GraphStore {
         }
     }
 
-    fn intern_classes(&mut self, classes: &[String]) -> u32 {
-        if let Some(index) = self.class_sets.iter().position(|set| set == classes) {
-            return index as u32;
+    /// The index of a `_class` list, added when new (and then charged to the index).
+    fn intern_classes(&mut self, classes: &[String]) -> Result<u32, LimitExceeded> {
+        if let Some(&index) = self.class_set_index.get(classes) {
+            return Ok(index);
         }
+        let bytes: usize = classes.iter().map(String::len).sum();
+        self.spent.index.charge(2 * bytes as u64 + BYTES_PER_NAME)?;
+        let index = self.class_sets.len() as u32;
         self.class_sets.push(classes.to_vec());
-        (self.class_sets.len() - 1) as u32
+        self.class_set_index.insert(classes.to_vec(), index);
+        Ok(index)
+    }
+
+    /// Charges one object of `object_type` with key `key`, `emails` indexed and
+    /// `output_bytes` written, before it is stored: a refusal stores nothing of it.
+    fn charge_object(
+        &mut self,
+        key: &str,
+        object_type: &str,
+        kind: ObjectKind,
+        emails: u64,
+        output_bytes: u64,
+    ) -> Result<(), LimitExceeded> {
+        let stats = self.stats.get(&self.step);
+        let new_type = !stats.is_some_and(|stats| match kind {
+            ObjectKind::Entity => stats.entities.contains_key(object_type),
+            ObjectKind::Relationship => stats.relationships.contains_key(object_type),
+        });
+        let index = key.len() as u64
+            + GRAPH_BYTES_PER_OBJECT
+            + emails
+            + if new_type {
+                object_type.len() as u64 + BYTES_PER_NAME
+            } else {
+                0
+            };
+        self.spent.objects.check(1)?;
+        self.spent.index.check(index)?;
+        self.spent.output.check(output_bytes)?;
+        self.spent.objects.charge(1)?;
+        self.spent.index.charge(index)?;
+        self.spent.output.charge(output_bytes)
     }
 
     /// The first entity matching one of the filter sets. Supported filter keys: `_class`,
@@ -396,7 +576,7 @@ impl GraphStore {
         &mut self,
         mut entity: Entity,
         mut raw: Option<Box<RawValue>>,
-    ) -> std::io::Result<()> {
+    ) -> Result<(), StoreFailure> {
         if !self.redactor.is_empty() {
             self.redactor.scrub_properties(&mut entity.properties);
             raw = raw.map(|raw| self.redactor.scrub_raw(raw));
@@ -405,18 +585,30 @@ impl GraphStore {
             entity.properties.retain(|p| p.name != tag.name);
             entity.properties.push(tag.clone());
         }
+        let object = to_raw(&JsonEntity {
+            entity: &entity,
+            raw: raw.as_deref(),
+        })?;
+        let emails = text_values(&entity.properties, "email");
+        let email_bytes: u64 = emails
+            .iter()
+            .map(|email| email.len() as u64 + GRAPH_BYTES_PER_OBJECT / 2)
+            .sum();
+        self.charge_object(
+            &entity.key,
+            &entity.type_,
+            ObjectKind::Entity,
+            email_bytes,
+            object.get().len() as u64,
+        )?;
         let key: Arc<str> = Arc::from(entity.key.as_str());
-        let class_set = self.intern_classes(&entity.classes);
-        for email in text_values(&entity.properties, "email") {
+        let class_set = self.intern_classes(&entity.classes)?;
+        for email in emails {
             self.keys_by_email
                 .entry(email.to_lowercase())
                 .or_default()
                 .push(key.clone());
         }
-        let object = to_raw(&JsonEntity {
-            entity: &entity,
-            raw: raw.as_deref(),
-        })?;
         let entity_type = entity.type_;
         let location = self
             .sink
@@ -448,7 +640,7 @@ impl GraphStore {
         from_key: String,
         to_key: String,
         mut properties: Vec<Property>,
-    ) -> std::io::Result<()> {
+    ) -> Result<(), StoreFailure> {
         self.redactor.scrub_properties(&mut properties);
         let object = to_raw(&JsonRelationship {
             key: &key,
@@ -458,6 +650,13 @@ impl GraphStore {
             to_key: &to_key,
             properties: &properties,
         })?;
+        self.charge_object(
+            &key,
+            &relationship_type,
+            ObjectKind::Relationship,
+            0,
+            object.get().len() as u64,
+        )?;
         self.sink.write(
             &self.step,
             ObjectKind::Relationship,
@@ -483,8 +682,38 @@ fn text_values<'p>(properties: &'p [Property], name: &str) -> Vec<&'p str> {
     }
 }
 
+/// How deeply arrays and objects nest in valid JSON `text` (strings skipped).
+fn json_depth(text: &str) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0, false, false);
+    for &byte in text.as_bytes() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
 fn invalid(key: &str, rule: &str) -> GraphError {
-    GraphError::InvalidObject(format!("{key}: {rule}"))
+    // A key is the plugin's text: shown shortened (the rule says what was wrong).
+    GraphError::InvalidObject(format!(
+        "{}: {rule}",
+        crate::sandbox::text::truncate(key, 200)
+    ))
 }
 
 fn validate_common(
@@ -497,6 +726,15 @@ fn validate_common(
     }
     if object_type.chars().count() < MIN_TYPE_LEN {
         return Err(invalid(key, "_type must have at least 3 characters"));
+    }
+    if !is_valid_type(object_type) {
+        return Err(invalid(
+            key,
+            &format!(
+                "_type {:?} must match {TYPE_PATTERN}",
+                crate::sandbox::text::truncate(object_type, 80)
+            ),
+        ));
     }
     for property in properties {
         if !valid_property_name(&property.name) {
@@ -558,8 +796,15 @@ fn validate_entity(entity: &Entity) -> Result<Option<Box<RawValue>>, GraphError>
         .raw_data
         .as_deref()
         .map(|raw| {
-            serde_json::from_str::<Box<RawValue>>(raw)
-                .map_err(|_| invalid(&entity.key, "raw-data is not valid JSON"))
+            let checked = serde_json::from_str::<Box<RawValue>>(raw)
+                .map_err(|_| invalid(&entity.key, "raw-data is not valid JSON"))?;
+            if json_depth(raw) > MAX_RAW_DEPTH {
+                return Err(invalid(
+                    &entity.key,
+                    &format!("raw-data nests deeper than {MAX_RAW_DEPTH} levels"),
+                ));
+            }
+            Ok(checked)
         })
         .transpose()
 }

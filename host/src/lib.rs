@@ -8,18 +8,21 @@
 
 pub mod bindings;
 pub mod config;
-pub mod egress;
 pub mod fleet;
 pub mod graph;
 pub mod job;
 pub mod monitor;
 pub mod output;
-pub mod policy;
 pub mod run_all;
 pub mod runtime;
+pub mod sandbox;
 pub mod serve;
 pub mod services;
 pub mod steps;
+
+// The sandbox's modules kept at their old paths: `crate::policy::...`,
+// `crate::egress::...`.
+pub use sandbox::{egress, policy};
 
 /// The component built from `../integration` by `build.rs`, embedded in the binary.
 pub const BUNDLED_COMPONENT: &[u8] = include_bytes!(env!("JUMPCLOUD_COMPONENT_PATH"));

@@ -15,6 +15,7 @@ use integration_host::config::{TenantConfig, TenantsConfig};
 use integration_host::job::{self, Mode};
 use integration_host::run_all;
 use integration_host::runtime::{Plugin, Runtime, RuntimeOptions};
+use integration_host::sandbox::text::Untrusted;
 use integration_host::services::ProgressSink;
 use integration_host::steps::{self, JobError, JobStatus, StepStatus, Summary};
 use jumpcloud_simulator::{Dataset, Mutation, Simulator, SimulatorConfig, TenantSpec};
@@ -341,7 +342,8 @@ fn main() -> ExitCode {
     match runtime.block_on(dispatch(cli.command)) {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {
-            eprintln!("error: {}", failure.message);
+            // The message may quote the plugin (a trap, a refused describe()).
+            eprintln!("error: {}", Untrusted(&failure.message));
             ExitCode::from(failure.code)
         }
     }
@@ -823,7 +825,7 @@ async fn run_all(tenants_path: &Path, output: &Path) -> Result<u8, Failure> {
             tenant.entities,
             tenant.relationships,
             tenant.duration_ms,
-            tenant.error.as_deref().unwrap_or("")
+            Untrusted(tenant.error.as_deref().unwrap_or(""))
         );
     }
     println!(
@@ -1031,7 +1033,13 @@ async fn demo_console(
 
 async fn describe(component: Option<&Path>) -> Result<u8, Failure> {
     let (_, info) = load(component).await?;
-    println!("{} ({}) {}", info.name, info.id, info.version);
+    // Every name below is the plugin's text: shown escaped, never obeyed.
+    println!(
+        "{} ({}) {}",
+        Untrusted(&info.name),
+        info.id,
+        Untrusted(&info.version)
+    );
     println!("\nconfiguration ([integration] in tenant.toml):");
     for field in &info.config_fields {
         let mut notes = Vec::new();
@@ -1042,7 +1050,7 @@ async fn describe(component: Option<&Path>) -> Result<u8, Failure> {
             notes.push("secret".to_owned());
         }
         if let Some(default) = &field.default_value {
-            notes.push(format!("default {default}"));
+            notes.push(format!("default {}", Untrusted(default)));
         }
         if let Some(var) = &field.env_var {
             notes.push(format!("env {var}"));
@@ -1050,13 +1058,13 @@ async fn describe(component: Option<&Path>) -> Result<u8, Failure> {
         println!(
             "  {:<10} {} [{}]",
             field.name,
-            field.description,
+            Untrusted(&field.description),
             notes.join(", ")
         );
     }
     println!(
         "\ndefault egress hosts: {}",
-        info.default_egress_hosts.join(", ")
+        Untrusted(&info.default_egress_hosts.join(", "))
     );
     println!(
         "\n{:<32} {:<8} {:<40} {:<12} depends on",
@@ -1107,7 +1115,9 @@ async fn validate(
         }
         Err(steps::ValidateError::Rejected(report)) => Err(Failure::run(format!(
             "{}: {} ({})",
-            tenant.tenant, report.message, report.kind
+            tenant.tenant,
+            Untrusted(&report.message),
+            report.kind
         ))),
     }
 }
@@ -1193,7 +1203,7 @@ fn print_summary(summary: &Summary, output: &Path) {
             step.id, status, objects, step.http_requests, step.duration_ms
         );
         if let Some(error) = &step.error {
-            println!("    {}: {}", error.kind, error.message);
+            println!("    {}: {}", error.kind, Untrusted(&error.message));
         }
     }
     if !summary.metadata.partial_datasets.types.is_empty() {

@@ -8,7 +8,6 @@
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -22,10 +21,12 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use crate::bindings::{
     ConfigEntry, Integration, IntegrationError, IntegrationPre, PluginInfo, StepReport,
 };
-use crate::egress::{EgressHooks, EgressMeter};
-use crate::graph::{GraphStore, SharedGraph};
-use crate::policy::SandboxPolicy;
-use crate::services::{GuestLog, ProgressSink};
+use crate::graph::{GraphStore, SharedGraph, StoreFailure};
+use crate::sandbox::egress::{EgressHooks, EgressMeter};
+use crate::sandbox::limits::LimitExceeded;
+use crate::sandbox::names::{InvalidPluginInfo, check_plugin_info};
+use crate::sandbox::policy::SandboxPolicy;
+use crate::services::{DeadlinePassed, GuestLog, ProgressSink};
 
 /// How often the epoch advances: the granularity of the CPU/time limit.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -57,8 +58,34 @@ pub enum RunFailure {
     TimeLimit(Duration),
     #[error("memory limit of {limit_mib} MiB exceeded (the guest asked for {desired_mib} MiB)")]
     MemoryLimit { limit_mib: u64, desired_mib: u64 },
+    /// The plugin asked the host to hold more than a budget of the run allows.
+    #[error(transparent)]
+    LimitExceeded(LimitExceeded),
     #[error("the plugin trapped: {0}")]
     Trap(String),
+}
+
+impl RunFailure {
+    /// The error kind of `summary.json`: `time-limit`, `memory-limit`,
+    /// `limit-exceeded` or `trap`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RunFailure::TimeLimit(_) => "time-limit",
+            RunFailure::MemoryLimit { .. } => "memory-limit",
+            RunFailure::LimitExceeded(_) => "limit-exceeded",
+            RunFailure::Trap(_) => "trap",
+        }
+    }
+}
+
+/// Why a plugin's `describe()` gave nothing the host can use.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DescribeError {
+    #[error(transparent)]
+    Failure(#[from] RunFailure),
+    /// It declares a name the host refuses (a step id that is not a folder name...).
+    #[error("refused: {0}")]
+    Invalid(#[from] InvalidPluginInfo),
 }
 
 /// The error a limiter raises; recognised again when the trap surfaces.
@@ -98,13 +125,6 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<RunState>,
     options: RuntimeOptions,
-    ticker_stop: Arc<AtomicBool>,
-}
-
-impl Drop for Runtime {
-    fn drop(&mut self) {
-        self.ticker_stop.store(true, Ordering::Relaxed);
-    }
 }
 
 impl Runtime {
@@ -122,13 +142,14 @@ impl Runtime {
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         crate::services::add_to_linker(&mut linker)?;
 
-        let ticker_stop = Arc::new(AtomicBool::new(false));
+        // The ticker lives as long as the engine does, through every `Plugin` and store
+        // that holds it: a run must keep its deadline after the `Runtime` that loaded
+        // its plugin is gone (the CLI drops it once the plugin is loaded).
         let ticker_engine = engine.weak();
-        let stop = ticker_stop.clone();
         std::thread::Builder::new()
             .name("epoch-ticker".into())
             .spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
+                loop {
                     std::thread::sleep(EPOCH_TICK);
                     match ticker_engine.upgrade() {
                         Some(engine) => engine.increment_epoch(),
@@ -141,7 +162,6 @@ impl Runtime {
             engine,
             linker,
             options,
-            ticker_stop,
         })
     }
 
@@ -274,11 +294,15 @@ impl RunSetup {
         log: GuestLog,
         progress: Arc<dyn ProgressSink>,
     ) -> RunSetup {
+        let deadline = Instant::now() + policy.timeout;
+        // The run's budgets and deadline hold in the graph and the log whoever made them.
+        let graph = graph.with_budgets(policy.budgets).with_deadline(deadline);
+        let log = log.with_budgets(&policy.budgets);
         RunSetup {
             slots: Arc::new(Semaphore::new(
                 policy.max_concurrent_requests.max(1) as usize
             )),
-            deadline: Instant::now() + policy.timeout,
+            deadline,
             tenant,
             policy,
             graph: Arc::new(std::sync::Mutex::new(graph)),
@@ -289,10 +313,13 @@ impl RunSetup {
 }
 
 impl Plugin {
-    /// Calls `describe()` in a throwaway store.
-    pub async fn describe(&self) -> Result<PluginInfo, RunFailure> {
+    /// Calls `describe()` in a throwaway store, and checks every name in it the host
+    /// will use as a folder, a key or an environment variable (`sandbox::names`).
+    pub async fn describe(&self) -> Result<PluginInfo, DescribeError> {
         let mut run = self.start(throwaway_setup()).await?;
-        run.describe().await
+        let info = run.describe().await?;
+        check_plugin_info(&info)?;
+        Ok(info)
     }
 
     /// Calls `check-config()` in a throwaway store: the offline configuration check.
@@ -328,12 +355,14 @@ impl Plugin {
                 meter.clone(),
                 setup.tenant.clone(),
                 setup.slots.clone(),
+                setup.deadline,
             ),
             limiter: MemoryLimiter {
                 limit: policy.memory_bytes,
                 peak: 0,
             },
             graph: setup.graph,
+            deadline: setup.deadline,
             step: String::new(),
             log: setup.log,
             progress: setup.progress,
@@ -478,6 +507,17 @@ async fn guard<T>(
 }
 
 fn classify_trap(error: wasmtime::Error, timeout: Duration) -> RunFailure {
+    if let Some(limit) = error.downcast_ref::<LimitExceeded>() {
+        return RunFailure::LimitExceeded(limit.clone());
+    }
+    match error.downcast_ref::<StoreFailure>() {
+        Some(StoreFailure::Limit(limit)) => return RunFailure::LimitExceeded(limit.clone()),
+        Some(StoreFailure::Deadline) => return RunFailure::TimeLimit(timeout),
+        _ => {}
+    }
+    if error.downcast_ref::<DeadlinePassed>().is_some() {
+        return RunFailure::TimeLimit(timeout);
+    }
     if let Some(limit) = error.downcast_ref::<MemoryLimitExceeded>() {
         return RunFailure::MemoryLimit {
             limit_mib: limit.limit >> 20,
@@ -535,6 +575,8 @@ pub struct RunState {
     hooks: EgressHooks,
     limiter: MemoryLimiter,
     pub graph: SharedGraph,
+    /// When the run must end: host calls check it too.
+    pub deadline: Instant,
     /// The step this store is running: objects it adds belong to it.
     pub step: String,
     pub log: GuestLog,

@@ -24,7 +24,12 @@ use crate::graph::{GraphStore, SharedGraph};
 use crate::output::{FileSink, write_json_atomically};
 use crate::policy::SandboxPolicy;
 use crate::runtime::{Plugin, PluginRun, RunFailure, RunSetup, RunState};
+use crate::sandbox::limits::Spending;
+use crate::sandbox::text::{Untrusted, truncate};
 use crate::services::{GuestLog, ProgressSink, Redactor};
+
+/// Bytes of an error message kept in the summary: a plugin's text, shortened.
+const MAX_ERROR_BYTES: usize = 4096;
 
 /// A configuration the host refuses before running anything (exit status 2).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -180,7 +185,8 @@ pub enum StepStatus {
 pub struct ErrorReport {
     /// `invalid-config`, `authentication`, `authorization`, `provider-api`,
     /// `rate-limited`, `egress-denied`, `transport`, `invalid-response`, `graph`,
-    /// `internal`, or for the run itself `time-limit`, `memory-limit`, `trap`.
+    /// `internal`, or for the run itself `time-limit`, `memory-limit`, `limit-exceeded`,
+    /// `trap`.
     pub kind: String,
     pub message: String,
 }
@@ -190,19 +196,14 @@ impl ErrorReport {
         let (kind, message) = describe_error(error);
         ErrorReport {
             kind: kind.into(),
-            message: redactor.scrub(&message),
+            message: truncate(&redactor.scrub(&message), MAX_ERROR_BYTES).into_owned(),
         }
     }
 
     fn from_failure(failure: &RunFailure, redactor: &Redactor) -> ErrorReport {
-        let kind = match failure {
-            RunFailure::TimeLimit(_) => "time-limit",
-            RunFailure::MemoryLimit { .. } => "memory-limit",
-            RunFailure::Trap(_) => "trap",
-        };
         ErrorReport {
-            kind: kind.into(),
-            message: redactor.scrub(&failure.to_string()),
+            kind: failure.kind().into(),
+            message: truncate(&redactor.scrub(&failure.to_string()), MAX_ERROR_BYTES).into_owned(),
         }
     }
 }
@@ -291,6 +292,8 @@ pub struct RunReport {
     pub bytes_received: u64,
     pub guest_peak_memory_bytes: u64,
     pub log_lines_dropped: u32,
+    /// What the plugin spent of the run's budgets.
+    pub spent: Spending,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorReport>,
 }
@@ -442,9 +445,11 @@ impl<'p> TenantRun<'p> {
             dir: spec.output_dir.display().to_string(),
             source,
         })?;
-        *lock(&setup.graph)? = GraphStore::new(Box::new(sink))
-            .with_redactor(redactor.clone())
-            .with_entity_tags(spec.entity_tags.clone());
+        lock(&setup.graph)?.begin_output(
+            Box::new(sink),
+            redactor.clone(),
+            spec.entity_tags.clone(),
+        );
         Ok(TenantRun {
             plugin,
             info,
@@ -574,7 +579,7 @@ impl<'p> TenantRun<'p> {
             }
             Ok(Err(error)) => {
                 let report = ErrorReport::from_plugin(&error, &self.redactor);
-                tracing::error!(tenant = %self.spec.tenant, step = %step.id, kind = %report.kind, "{}", report.message);
+                tracing::error!(tenant = %self.spec.tenant, step = %step.id, kind = %report.kind, "{}", Untrusted(&report.message));
                 result.status = StepStatus::Failure;
                 if matches!(
                     error,
@@ -586,7 +591,7 @@ impl<'p> TenantRun<'p> {
             }
             Err(failure) => {
                 let report = ErrorReport::from_failure(&failure, &self.redactor);
-                tracing::error!(tenant = %self.spec.tenant, step = %step.id, kind = %report.kind, "{}", report.message);
+                tracing::error!(tenant = %self.spec.tenant, step = %step.id, kind = %report.kind, "{}", Untrusted(&report.message));
                 result.status = StepStatus::Failure;
                 // A trapped instance cannot be entered again, and a limit is the run's.
                 usable = false;
@@ -669,6 +674,10 @@ impl<'p> TenantRun<'p> {
                     .max()
                     .unwrap_or(0),
                 log_lines_dropped: self.setup.log.dropped(),
+                spent: Spending {
+                    log_bytes: self.setup.log.bytes_written(),
+                    ..lock(&self.setup.graph)?.spent()
+                },
                 error: self.validate_error.or(self.stop),
             },
             integration_step_results: results,
@@ -678,7 +687,7 @@ impl<'p> TenantRun<'p> {
             for (name, bytes) in [("stdout", stdout), ("stderr", stderr)] {
                 if !bytes.is_empty() {
                     let text = self.redactor.scrub(&String::from_utf8_lossy(&bytes));
-                    tracing::debug!(tenant = %self.spec.tenant, stream = name, "guest output: {}", text.trim_end());
+                    tracing::debug!(tenant = %self.spec.tenant, stream = name, "guest output: {}", Untrusted(text.trim_end()));
                 }
             }
         }

@@ -6,7 +6,10 @@ use serde_json::value::RawValue;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
+use std::time::Instant;
+
 use crate::output::FileSink;
+use crate::sandbox::limits::{Budget, Budgets, GRAPH_BYTES_PER_OBJECT, LimitExceeded};
 use crate::services::Redactor;
 
 // ---------------------------------------------------------------------------------
@@ -1222,9 +1225,11 @@ fn entity_keys_page_by_type_in_insertion_order() {
 fn set_data_and_get_data() {
     let mut f = Fixture::new();
     assert_eq!(f.store.get_data("accounts"), None);
-    f.store.set_data("accounts".into(), "[\"org1\"]".into());
+    f.store
+        .set_data("accounts".into(), "[\"org1\"]".into())
+        .unwrap();
     assert_eq!(f.store.get_data("accounts").as_deref(), Some("[\"org1\"]"));
-    f.store.set_data("accounts".into(), "[]".into());
+    f.store.set_data("accounts".into(), "[]".into()).unwrap();
     assert_eq!(f.store.get_data("accounts").as_deref(), Some("[]"));
     assert_eq!(f.store.get_data("Accounts"), None);
     // Job data is not a graph object.
@@ -1347,5 +1352,190 @@ fn entity_tags_reach_every_entity_including_mapped_targets_and_override_the_plug
             .iter()
             .all(|r| !r.object.contains_key("tag.AccountName")),
         "tags are for entities"
+    );
+}
+
+// ---------------------------------------------------------------------------------
+// Budgets and the deadline
+// ---------------------------------------------------------------------------------
+
+fn limited(budgets: Budgets) -> Fixture {
+    let mut f = Fixture::new();
+    f.store = std::mem::replace(
+        &mut f.store,
+        GraphStore::new(Box::new(crate::output::NullSink)),
+    )
+    .with_budgets(budgets);
+    f.store.begin_step("step-one");
+    f
+}
+
+fn limit_of(result: StoreResult<BatchOutcome>) -> LimitExceeded {
+    match result {
+        Err(StoreFailure::Limit(limit)) => limit,
+        other => panic!("expected a limit, got {other:?}"),
+    }
+}
+
+fn users(from: usize, count: usize) -> Vec<Entity> {
+    (from..from + count)
+        .map(|i| user(&format!("user-{i:06}")))
+        .collect()
+}
+
+#[test]
+fn objects_past_the_object_budget_end_the_run_and_what_came_before_stays() {
+    let mut f = limited(Budgets {
+        graph_objects: 5,
+        ..Budgets::unlimited()
+    });
+    assert_eq!(f.add_entities(users(0, 3)).unwrap(), outcome(3, 0));
+    let limit = limit_of(f.store.add_entities(users(3, 3)));
+    assert_eq!(limit.budget, Budget::GraphObjects);
+    assert_eq!(limit.limit, 5);
+    // Charged object by object: the run stops at the limit, not a batch before it.
+    assert_eq!(f.store.object_count(), 5);
+    assert_eq!(f.written_keys().len(), 5);
+    assert_eq!(f.store.spent().graph_objects, 5);
+}
+
+#[test]
+fn entities_created_by_mapped_relationships_spend_the_object_budget() {
+    let mut f = limited(Budgets {
+        graph_objects: 2,
+        ..Budgets::unlimited()
+    });
+    f.add_entities(vec![user("user-000001")]).unwrap();
+    // The mapping creates an employee (2 objects) before its relationship (3).
+    let limit = limit_of(
+        f.store
+            .add_mapped_relationships(vec![mapped("user-000001", "ada@example.com")]),
+    );
+    assert_eq!(limit.budget, Budget::GraphObjects);
+    assert!(f.store.has_key("employee:ada@example.com"));
+    assert!(!f.store.has_key("user-000001|is|employee:ada@example.com"));
+}
+
+#[test]
+fn the_index_budget_counts_keys_emails_and_each_object() {
+    let mut f = limited(Budgets::unlimited());
+    let mut ada = user("user-000001");
+    ada.properties.push(text("email", "ada@example.com"));
+    f.add_entities(vec![ada]).unwrap();
+    let spent = f.store.spent().graph_bytes;
+    let at_least = "user-000001".len() + "ada@example.com".len();
+    assert!(spent >= at_least as u64 + GRAPH_BYTES_PER_OBJECT, "{spent}");
+
+    let mut f = limited(Budgets {
+        graph_bytes: 4096,
+        ..Budgets::unlimited()
+    });
+    let long_key = Entity {
+        key: "k".repeat(5000),
+        ..user("unused-key")
+    };
+    let limit = limit_of(f.store.add_entities(vec![long_key]));
+    assert_eq!(limit.budget, Budget::Graph);
+    assert_eq!(f.store.object_count(), 0);
+    assert!(f.written().is_empty());
+}
+
+#[test]
+fn the_output_budget_counts_the_bytes_of_every_object() {
+    let mut f = limited(Budgets {
+        output_bytes: 10_000,
+        ..Budgets::unlimited()
+    });
+    let mut big = user("user-000001");
+    big.properties.push(text("notes", &"n".repeat(6000)));
+    f.add_entities(vec![big.clone()]).unwrap();
+    assert!(f.store.spent().output_bytes > 6000);
+    big.key = "user-000002".into();
+    let limit = limit_of(f.store.add_entities(vec![big]));
+    assert_eq!(limit.budget, Budget::Output);
+    assert_eq!(f.written_keys(), vec!["user-000001"]);
+}
+
+#[test]
+fn job_data_is_charged_by_bytes_and_entries_and_replacing_gives_back() {
+    let mut f = limited(Budgets {
+        job_data_bytes: 1000,
+        job_data_entries: 3,
+        ..Budgets::unlimited()
+    });
+    f.store.set_data("a".into(), "x".repeat(500)).unwrap();
+    // Replacing a value frees the old one first.
+    f.store.set_data("a".into(), "y".repeat(800)).unwrap();
+    assert_eq!(f.store.spent().job_data_entries, 1);
+    let limit = f.store.set_data("b".into(), "z".repeat(200)).unwrap_err();
+    assert_eq!(limit.budget, Budget::JobData);
+    assert_eq!(f.store.get_data("b"), None, "a refused value is not kept");
+    f.store.set_data("a".into(), String::new()).unwrap();
+    f.store.set_data("b".into(), String::new()).unwrap();
+    f.store.set_data("c".into(), String::new()).unwrap();
+    let limit = f.store.set_data("d".into(), String::new()).unwrap_err();
+    assert_eq!(limit.budget, Budget::JobDataEntries);
+    assert_eq!(
+        limit.to_string(),
+        "limit exceeded: job data entries 3 (sandbox.maxJobDataEntries)"
+    );
+}
+
+#[test]
+fn a_batch_still_running_at_the_deadline_stops() {
+    let mut f = Fixture::new();
+    f.store = std::mem::replace(
+        &mut f.store,
+        GraphStore::new(Box::new(crate::output::NullSink)),
+    )
+    .with_deadline(Instant::now());
+    match f.store.add_entities(users(0, 1000)) {
+        Err(StoreFailure::Deadline) => {}
+        other => panic!("expected the deadline, got {other:?}"),
+    }
+    assert_eq!(f.store.object_count(), 0);
+}
+
+#[test]
+fn begin_output_forgets_the_objects_but_keeps_budgets_and_deadline() {
+    let mut f = limited(Budgets {
+        graph_objects: 2,
+        ..Budgets::unlimited()
+    });
+    f.add_entities(users(0, 2)).unwrap();
+    f.store.begin_output(
+        Box::new(crate::output::NullSink),
+        Redactor::default(),
+        Vec::new(),
+    );
+    assert_eq!(f.store.object_count(), 0);
+    assert_eq!(f.store.spent().graph_objects, 0);
+    f.store.begin_step("step-one");
+    f.add_entities(users(0, 2)).unwrap();
+    limit_of(f.store.add_entities(users(2, 1)));
+}
+
+#[test]
+fn types_with_paths_and_raw_data_nested_too_deep_are_invalid() {
+    let mut f = Fixture::new();
+    let climbing = entity("climb-000001", "../../../escaped_type", &["Resource"]);
+    let reason = invalid_reason(f.add_entities(vec![climbing]));
+    assert!(
+        reason.contains("_type") && reason.contains("must match"),
+        "{reason}"
+    );
+
+    let mut deep = user("user-000001");
+    deep.raw_data = Some(format!("{}{}", "[".repeat(65), "]".repeat(65)));
+    let reason = invalid_reason(f.add_entities(vec![deep.clone()]));
+    assert!(reason.contains("nests deeper than 64"), "{reason}");
+    // Brackets inside strings do not count.
+    deep.raw_data = Some(format!("[\"{}\"]", "[".repeat(1000)));
+    f.add_entities(vec![deep]).unwrap();
+    assert!(f.store.find_entity("user-000001").unwrap().is_some());
+    assert!(
+        f.written()
+            .iter()
+            .all(|w| w.object_type != "../../../escaped_type")
     );
 }

@@ -539,6 +539,7 @@ fn summary(status: JobStatus) -> Summary {
             bytes_received: 0,
             guest_peak_memory_bytes: 0,
             log_lines_dropped: 0,
+            spent: Default::default(),
             error: None,
         },
     }

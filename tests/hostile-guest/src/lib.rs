@@ -1,6 +1,10 @@
 //! A plugin that misbehaves on purpose, one way per `behavior` configuration value, so
 //! the tests can show the host contains each. It is a component of the same WIT world
 //! as the JumpCloud plugin; natively it compiles to nothing.
+//!
+//! Built with the feature `climb-out`, its `describe()` declares a step whose id tries
+//! to climb out of the output folder (`../../../escaped`): a plugin the host must refuse
+//! when it loads it.
 
 #[cfg(target_arch = "wasm32")]
 mod component {
@@ -20,10 +24,17 @@ mod component {
 
     use exports::secgraph::integration::plugin::Guest;
     use secgraph::integration::types as wit;
-    use secgraph::integration::{graph, log};
+    use secgraph::integration::{graph, log, progress};
     use wasip2::http::types::{ErrorCode, Fields, Method, OutgoingBody, OutgoingRequest, Scheme};
 
     struct Hostile;
+
+    /// The step's id: an ordinary one, or with `climb-out` one that tries to climb out of
+    /// the output folder.
+    #[cfg(not(feature = "climb-out"))]
+    const STEP_ID: &str = "misbehave";
+    #[cfg(feature = "climb-out")]
+    const STEP_ID: &str = "../../../escaped";
 
     export!(Hostile);
 
@@ -31,12 +42,13 @@ mod component {
         fn describe() -> wit::PluginInfo {
             wit::PluginInfo {
                 id: "hostile".into(),
-                name: "Hostile test plugin".into(),
+                // Terminal control in the plugin's own name: `describe` must print it inert.
+                name: "Hostile test plugin\u{1b}[2J\u{1b}[31m".into(),
                 version: "0.0.0".into(),
                 config_fields: vec![
                     wit::ConfigField {
                         name: "behavior".into(),
-                        description: "spin, memory-bomb, egress-outside, egress-metadata, log-flood, panic, probe-sandbox, leak-secret".into(),
+                        description: "spin, memory-bomb, egress-outside, egress-metadata, log-flood, panic, probe-sandbox, leak-secret, data-flood, entity-flood, key-flood, log-giant, control-chars, deep-recursion, deep-json, climb-type".into(),
                         secret: false,
                         required: true,
                         default_value: None,
@@ -52,7 +64,7 @@ mod component {
                     },
                 ],
                 steps: vec![wit::StepInfo {
-                    id: "misbehave".into(),
+                    id: STEP_ID.into(),
                     name: "Misbehave".into(),
                     depends_on: vec![],
                     declared_types: vec![wit::DeclaredType {
@@ -93,6 +105,14 @@ mod component {
                 "panic" => panic!("the hostile plugin panics on purpose"),
                 "probe-sandbox" => probe_sandbox(),
                 "leak-secret" => leak_secret(&value("token")),
+                "data-flood" => data_flood(),
+                "entity-flood" => entity_flood(),
+                "key-flood" => key_flood(),
+                "log-giant" => log_giant(),
+                "control-chars" => control_chars(),
+                "deep-recursion" => deep_recursion(),
+                "deep-json" => deep_json(),
+                "climb-type" => climb_type(),
                 other => Err(wit::IntegrationError::Internal(format!(
                     "unknown behavior {other}"
                 ))),
@@ -215,5 +235,132 @@ mod component {
         Err(wit::IntegrationError::Authentication(format!(
             "rejected token {token}"
         )))
+    }
+
+    /// Hands the host 1 MiB values under ever new keys (`set-data`), forever.
+    fn data_flood() -> Result<wit::StepReport, wit::IntegrationError> {
+        let value = "x".repeat(1 << 20);
+        for i in 0u64.. {
+            graph::set_data(&format!("flood-{i}"), &value);
+        }
+        Ok(report())
+    }
+
+    /// Adds small entities in batches of 500, forever.
+    fn entity_flood() -> Result<wit::StepReport, wit::IntegrationError> {
+        let mut next = 0u64;
+        loop {
+            let batch: Vec<wit::Entity> = (0..500)
+                .map(|_| {
+                    next += 1;
+                    thing(format!("flood-entity-{next:012}"), "hostile_thing")
+                })
+                .collect();
+            if let Err(error) = graph::add_entities(&batch) {
+                return Err(wit::IntegrationError::Graph(error));
+            }
+        }
+    }
+
+    /// Adds entities with 4 KiB keys in batches of 200, forever: the host's key index
+    /// grows by the key bytes.
+    fn key_flood() -> Result<wit::StepReport, wit::IntegrationError> {
+        let pad = "k".repeat(4000);
+        let mut next = 0u64;
+        loop {
+            let batch: Vec<wit::Entity> = (0..200)
+                .map(|_| {
+                    next += 1;
+                    thing(format!("{pad}-{next:012}"), "hostile_thing")
+                })
+                .collect();
+            graph::add_entities(&batch).map_err(wit::IntegrationError::Graph)?;
+        }
+    }
+
+    /// 400 log lines of an 8 MiB message and an 8 MiB field.
+    fn log_giant() -> Result<wit::StepReport, wit::IntegrationError> {
+        let message = "m".repeat(8 << 20);
+        let field = log::Field {
+            name: "payload".into(),
+            value: "f".repeat(8 << 20),
+        };
+        for _ in 0..400 {
+            log::log(log::Level::Warn, &message, std::slice::from_ref(&field));
+        }
+        Ok(report())
+    }
+
+    /// Text meant to take over the operator's terminal: clear the screen, colour it,
+    /// forge a line of another tenant, overwrite the current line.
+    const TERMINAL_ATTACK: &str = "\u{1b}[2J\u{1b}[H\u{1b}[31mred\u{1b}[0m\n2030-01-01T00:00:00Z  INFO plugin: tenant=\"benign\" forged line\rOVERWRITTEN\u{7}\u{1b}]0;title\u{7}\u{202e}reversed";
+
+    /// Logs, reports progress and retries, and fails, all with terminal control in them.
+    fn control_chars() -> Result<wit::StepReport, wit::IntegrationError> {
+        log::log(
+            log::Level::Error,
+            TERMINAL_ATTACK,
+            &[log::Field {
+                name: format!("field{TERMINAL_ATTACK}"),
+                value: TERMINAL_ATTACK.into(),
+            }],
+        );
+        progress::report(TERMINAL_ATTACK, 1, Some(2));
+        progress::retrying(TERMINAL_ATTACK, 1, 0, TERMINAL_ATTACK);
+        Err(wit::IntegrationError::Internal(TERMINAL_ATTACK.into()))
+    }
+
+    /// Recurses until the stack runs out.
+    fn deep_recursion() -> Result<wit::StepReport, wit::IntegrationError> {
+        #[inline(never)]
+        fn down(depth: u64, frame: [u64; 16]) -> u64 {
+            let frame = std::hint::black_box(frame);
+            if depth == u64::MAX {
+                return 0;
+            }
+            frame[(depth % 16) as usize].wrapping_add(down(depth + 1, frame))
+        }
+        let depth = down(0, [1; 16]);
+        Err(wit::IntegrationError::Internal(format!(
+            "returned from a bottomless recursion at {depth}"
+        )))
+    }
+
+    /// An entity whose raw data nests a million arrays: a recursive parser in the host
+    /// would run out of stack.
+    fn deep_json() -> Result<wit::StepReport, wit::IntegrationError> {
+        let depth = 1_000_000;
+        let mut raw = "[".repeat(depth);
+        raw.push_str(&"]".repeat(depth));
+        let mut entity = thing("deep-json-000001".into(), "hostile_thing");
+        entity.raw_data = Some(raw);
+        graph::add_entities(&[entity]).map_err(wit::IntegrationError::Graph)?;
+        let found = graph::find_entity("deep-json-000001");
+        Err(wit::IntegrationError::Internal(format!(
+            "the host stored the deep raw data (found again: {})",
+            found.is_some()
+        )))
+    }
+
+    /// An entity whose `_type` tries to climb out of the output folder.
+    fn climb_type() -> Result<wit::StepReport, wit::IntegrationError> {
+        let entity = thing("climb-type-000001".into(), "../../../escaped_type");
+        graph::add_entities(&[entity]).map_err(wit::IntegrationError::Graph)?;
+        Err(wit::IntegrationError::Internal(
+            "the host accepted a _type with a path in it".into(),
+        ))
+    }
+
+    fn thing(key: String, type_: &str) -> wit::Entity {
+        wit::Entity {
+            key,
+            type_: type_.into(),
+            classes: vec!["Resource".into()],
+            properties: vec![wit::Property {
+                name: "name".into(),
+                value: wit::PropertyValue::Text("thing".into()),
+            }],
+            raw_data: None,
+        }
     }
 }

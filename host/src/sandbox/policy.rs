@@ -1,8 +1,11 @@
 //! The sandbox policy of one tenant run: where it may connect, how much memory and
-//! time it gets, how many requests it may have in flight, how large a response may be.
+//! time it gets, how many requests it may have in flight, how large a response may be,
+//! and how much it may make the host hold for it (its [`Budgets`]).
 
 use std::net::IpAddr;
 use std::time::Duration;
+
+pub use crate::sandbox::limits::Budgets;
 
 /// Defaults, as documented in the README.
 pub const DEFAULT_MEMORY_MIB: u64 = 64;
@@ -168,6 +171,8 @@ pub struct SandboxPolicy {
     pub max_log_lines: u32,
     /// Steps run side by side, each in an instance (and memory) of its own.
     pub max_concurrent_steps: u32,
+    /// What the plugin may make the host hold: job data, graph, output, log bytes.
+    pub budgets: Budgets,
 }
 
 impl Default for SandboxPolicy {
@@ -181,6 +186,7 @@ impl Default for SandboxPolicy {
             max_response_bytes: DEFAULT_MAX_RESPONSE_KIB << 10,
             max_log_lines: DEFAULT_MAX_LOG_LINES,
             max_concurrent_steps: DEFAULT_MAX_CONCURRENT_STEPS,
+            budgets: Budgets::default(),
         }
     }
 }
