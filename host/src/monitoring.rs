@@ -72,21 +72,9 @@ pub fn store_failure(error: StoreError) -> Failure {
 }
 
 /// Text from the graph (the plugin's) on the operator's terminal: control characters
-/// shown as escapes, never obeyed.
+/// shown as escapes, never obeyed (the sandbox's one escaping function).
 pub fn shown(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() || ('\u{200b}'..='\u{202e}').contains(&c) => {
-                out.push_str(&format!("\\u{{{:x}}}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out
+    integration_host::sandbox::text::escape(text).into_owned()
 }
 
 fn counts_text(counts: &Counts) -> String {

@@ -205,7 +205,9 @@ async fn hostile_plugins_are_contained_and_a_benign_neighbour_is_unharmed() {
     file.push_str(&hostile_tenant("deep", "deep-json", ""));
     file.push_str(&hostile_tenant("climb", "climb-type", ""));
     let output = tempfile::tempdir().expect("temp dir");
-    let report = run_tenants(&file, output.path()).await.expect("run-all starts");
+    let report = run_tenants(&file, output.path())
+        .await
+        .expect("run-all starts");
     let outcomes = &report.tenants;
     assert_eq!(outcomes.len(), 14);
     assert_benign_whole(outcomes, output.path(), &simulator);
@@ -506,7 +508,9 @@ fn egress_in_namespace() {
                 "allowedHosts = [\"203.0.113.7\"]",
             ));
             let output = tempfile::tempdir().expect("temp dir");
-            let report = run_tenants(&file, output.path()).await.expect("run-all starts");
+            let report = run_tenants(&file, output.path())
+                .await
+                .expect("run-all starts");
             let outcomes = &report.tenants;
             assert_benign_whole(outcomes, output.path(), &simulator);
             for tenant in ["outside", "metadata"] {
@@ -618,7 +622,9 @@ fn floods_at_default_budgets() {
                 "timeoutSeconds = 120",
             ));
             let output = tempfile::tempdir().expect("temp dir");
-            let report = run_tenants(&file, output.path()).await.expect("run-all starts");
+            let report = run_tenants(&file, output.path())
+                .await
+                .expect("run-all starts");
             let outcomes = &report.tenants;
             assert_benign_whole(outcomes, output.path(), &simulator);
             assert!(

@@ -12,8 +12,8 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 
-use crate::egress::check_destination;
-use crate::policy::{HostPattern, SandboxPolicy};
+use crate::sandbox::egress::{SystemResolver, check_destination};
+use crate::sandbox::policy::{HostPattern, SandboxPolicy};
 
 /// How long one webhook attempt may take, connect to last byte.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -67,7 +67,8 @@ impl WebhookTransport for EgressTransport {
         }
         let host = uri.host().unwrap_or_default().to_owned();
         let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-        check_destination(&self.policy, &host, port)
+        // The connection goes to the addresses checked here: no second resolution.
+        let addresses = check_destination(&self.policy, &SystemResolver, &host, port)
             .await
             .map_err(TransportError::EgressDenied)?;
         if https {
@@ -76,7 +77,7 @@ impl WebhookTransport for EgressTransport {
             ));
         }
         let attempt = async {
-            let stream = tokio::net::TcpStream::connect((host.as_str(), port))
+            let stream = tokio::net::TcpStream::connect(&addresses[..])
                 .await
                 .map_err(|e| TransportError::Failed(format!("connect: {e}")))?;
             let (mut sender, connection) =
