@@ -14,6 +14,8 @@ use graph_store::{
 };
 use serde_json::Value;
 
+use crate::sandbox::text::Untrusted;
+
 /// Loads and checks a rules file: every query parsed, every template's variables
 /// known. Errors name the file, the rule and the field, with line and column.
 pub fn load(path: &Path) -> Result<Vec<Rule>, alert_rules::LoadError> {
@@ -179,7 +181,7 @@ fn log_evaluation(tenant: &str, record: &EvaluationRecord) {
             tenant,
             rule = %record.rule,
             "rule evaluation failed: {}",
-            record.error.as_deref().unwrap_or("")
+            Untrusted(record.error.as_deref().unwrap_or(""))
         ),
         AlertTransition::StillActive | AlertTransition::Inactive => tracing::debug!(
             tenant,
@@ -207,7 +209,8 @@ fn log_delivery(tenant: &str, rule: &str, delivery: &DeliveryRecord) {
             endpoint = %delivery.endpoint,
             status = delivery.status,
             attempts = delivery.attempts,
-            "webhook failed: {reason}"
+            "webhook failed: {}",
+            Untrusted(reason)
         ),
     }
 }

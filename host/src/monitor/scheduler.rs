@@ -18,6 +18,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::sandbox::text::Untrusted;
 use graph_store::{
     PollingInterval, RunOutcome, RunRecord, RunStatus, Store, StoreError, TenantSettings, Trigger,
 };
@@ -368,7 +369,7 @@ impl Scheduler {
                 run.changes
             ),
             Err(error) => {
-                tracing::error!(tenant = %tenant, next = %next_text, "run failed: {error}")
+                tracing::error!(tenant = %tenant, next = %next_text, "run failed: {}", Untrusted(&error.to_string()))
             }
         }
         self.publish(running);

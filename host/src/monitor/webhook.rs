@@ -12,7 +12,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 
-use crate::sandbox::egress::{SystemResolver, check_destination};
+use crate::sandbox::egress::{SystemResolver, check_destination, connect_checked};
 use crate::sandbox::policy::{HostPattern, SandboxPolicy};
 
 /// How long one webhook attempt may take, connect to last byte.
@@ -71,13 +71,11 @@ impl WebhookTransport for EgressTransport {
         let addresses = check_destination(&self.policy, &SystemResolver, &host, port)
             .await
             .map_err(TransportError::EgressDenied)?;
-        if https {
-            return Err(TransportError::Failed(
-                "https webhooks are not supported by this build".into(),
-            ));
-        }
         let attempt = async {
-            let stream = tokio::net::TcpStream::connect(&addresses[..])
+            // The plugin's path: TCP to a checked address, TLS verified against the webpki
+            // roots for the endpoint's name.
+            let tls_name = https.then_some(host.trim_start_matches('[').trim_end_matches(']'));
+            let stream = connect_checked(&addresses, tls_name, ATTEMPT_TIMEOUT)
                 .await
                 .map_err(|e| TransportError::Failed(format!("connect: {e}")))?;
             let (mut sender, connection) =

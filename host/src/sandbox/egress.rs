@@ -255,7 +255,7 @@ fn idle_until(between_bytes: Duration, deadline: Instant) -> tokio::time::Instan
 }
 
 /// A byte stream to the server, plain or TLS.
-trait Stream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+pub trait Stream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Stream for T {}
 
 /// The TLS client settings, built once: the webpki roots, ring, TLS 1.2 and 1.3.
@@ -277,17 +277,15 @@ fn tls_config() -> Result<Arc<rustls::ClientConfig>, HttpError> {
         .map_err(|error| HttpError::InternalError(Some(format!("TLS setup: {error}"))))
 }
 
-/// Sends `request` over a connection to the first of `addresses` that answers, with TLS
-/// for `tls_name` when given. Returns the response and the connection's I/O future,
-/// which the caller drives while the body is read.
-async fn send_to(
+/// Opens a connection to the first of `addresses` (the ones [`check_destination`]
+/// returned) that answers, with TLS for `tls_name` when given (verified against the
+/// webpki roots); each stage ends after `connect_timeout`. Nothing here resolves a name:
+/// the plugin's requests and the rules' webhooks reach exactly the checked addresses.
+pub async fn connect_checked(
     addresses: &[SocketAddr],
     tls_name: Option<&str>,
-    mut request: http::Request<WasiBody>,
-    options: RequestOptions,
-) -> Result<(http::Response<hyper::body::Incoming>, IoFuture), HttpError> {
-    let connect_timeout = options.connect_timeout.unwrap_or(DEFAULT_TIMEOUT);
-    let first_byte_timeout = options.first_byte_timeout.unwrap_or(DEFAULT_TIMEOUT);
+    connect_timeout: Duration,
+) -> Result<Box<dyn Stream>, HttpError> {
     let connect = async {
         let mut last_error = None;
         for address in addresses {
@@ -326,6 +324,21 @@ async fn send_to(
             Box::new(tls)
         }
     };
+    Ok(stream)
+}
+
+/// Sends `request` over a connection to the first of `addresses` that answers, with TLS
+/// for `tls_name` when given. Returns the response and the connection's I/O future,
+/// which the caller drives while the body is read.
+async fn send_to(
+    addresses: &[SocketAddr],
+    tls_name: Option<&str>,
+    mut request: http::Request<WasiBody>,
+    options: RequestOptions,
+) -> Result<(http::Response<hyper::body::Incoming>, IoFuture), HttpError> {
+    let connect_timeout = options.connect_timeout.unwrap_or(DEFAULT_TIMEOUT);
+    let first_byte_timeout = options.first_byte_timeout.unwrap_or(DEFAULT_TIMEOUT);
+    let stream = connect_checked(addresses, tls_name, connect_timeout).await?;
     let (mut sender, connection) = tokio::time::timeout(
         connect_timeout,
         hyper::client::conn::http1::handshake::<_, WasiBody>(TokioIo::new(stream)),

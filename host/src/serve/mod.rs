@@ -26,6 +26,7 @@ use crate::monitor::webhook::EgressTransport;
 use crate::monitor::{self, rules};
 use crate::run_all::{DefaultComponent, PreparedTenant, RunAllError, prepare_all};
 use crate::runtime::Runtime;
+use crate::sandbox::text::Untrusted;
 use state::{AppState, LiveProgress};
 
 /// What `serve` was asked to do.
@@ -129,7 +130,7 @@ impl TenantRunner for ServeRunner {
             )
             .await
             {
-                tracing::error!(tenant = %tenant, "rules not evaluated: {error}");
+                tracing::error!(tenant = %tenant, "rules not evaluated: {}", Untrusted(&error.to_string()));
             }
             Ok(monitored.run)
         })
