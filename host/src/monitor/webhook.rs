@@ -31,6 +31,11 @@ impl EgressTransport {
             .iter()
             .flat_map(|rule| rule.webhook_endpoints())
             .collect();
+        EgressTransport::for_endpoints(endpoints.iter().map(String::as_str))
+    }
+
+    /// Allows the hosts of these endpoints, as [`EgressTransport::for_rules`] does.
+    pub fn for_endpoints<'a>(endpoints: impl IntoIterator<Item = &'a str>) -> EgressTransport {
         let mut policy = SandboxPolicy {
             allowed_hosts: Vec::new(),
             allow_private_when_listed: false,
@@ -138,5 +143,69 @@ impl WebhookEndpoints for Rule {
                 _ => None,
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alert_rules::model::WebhookMethod;
+    use tokio::io::AsyncReadExt;
+
+    fn post(endpoint: &str) -> WebhookRequest {
+        WebhookRequest {
+            endpoint: endpoint.to_owned(),
+            method: WebhookMethod::Post,
+            headers: Vec::new(),
+            body: Some("{}".into()),
+        }
+    }
+
+    /// An https endpoint is reached over TLS, at the checked address: the listener on
+    /// 127.0.0.1 sees a TLS handshake record, not plain HTTP, and (no certificate of
+    /// the webpki roots answering) the attempt fails as a TLS failure.
+    #[tokio::test]
+    async fn https_webhooks_speak_tls_to_the_checked_address() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut first = [0u8; 3];
+            stream.read_exact(&mut first).await.unwrap();
+            first
+        });
+        let endpoint = format!("https://127.0.0.1:{port}/hook");
+        let transport = EgressTransport::for_endpoints([endpoint.as_str()]);
+        let error = transport.send(&post(&endpoint)).await.unwrap_err();
+        let first = server.await.unwrap();
+        // A TLS record of type handshake (22), protocol 3.x.
+        assert_eq!((first[0], first[1]), (0x16, 0x03), "{first:?}");
+        assert!(
+            matches!(&error, TransportError::Failed(text) if text.starts_with("connect:")),
+            "{error:?}"
+        );
+    }
+
+    /// Endpoints a rules file does not name, and the metadata address even when named,
+    /// are refused before any connection.
+    #[tokio::test]
+    async fn webhooks_are_egress_checked() {
+        let transport = EgressTransport::for_endpoints(["http://169.254.169.254/hook"]);
+        let error = transport
+            .send(&post("http://169.254.169.254/hook"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, TransportError::EgressDenied(_)),
+            "{error:?}"
+        );
+        let error = transport
+            .send(&post("http://127.0.0.1:9/other"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, TransportError::EgressDenied(_)),
+            "{error:?}"
+        );
     }
 }
