@@ -24,6 +24,7 @@ use crate::monitor::webhook::EgressTransport;
 use crate::monitor::{self, MonitorError, rules};
 use crate::run_all::{DefaultComponent, PreparedTenant, prepare_all};
 use crate::runtime::Runtime;
+use crate::sandbox::text::Untrusted;
 use crate::serve::state::LiveProgress;
 
 /// What `worker` was asked to do.
@@ -287,7 +288,7 @@ async fn run_leased(
             )
             .await
             {
-                tracing::error!(tenant = %job.tenant, "rules not evaluated: {error}");
+                tracing::error!(tenant = %job.tenant, "rules not evaluated: {}", Untrusted(&error.to_string()));
             }
             if let Err(error) = taken.ack().await {
                 // Redelivered later and then skipped as already run.
@@ -305,7 +306,7 @@ async fn run_leased(
         }
         // The run failed before its summary; the store recorded it as failed.
         Some(Err(MonitorError::Job(error))) => {
-            tracing::error!(tenant = %job.tenant, "run failed: {error}");
+            tracing::error!(tenant = %job.tenant, "run failed: {}", Untrusted(&error.to_string()));
             let _ = taken.ack().await;
             Handled::Done
         }
@@ -389,7 +390,7 @@ async fn retry_or_dead(shared: &Shared, taken: &Taken, error: StoreError) -> Han
 }
 
 async fn dead(shared: &Shared, taken: &Taken, error: &str) -> Handled {
-    tracing::error!(tenant = %taken.job.tenant, "job failed for good: {error}");
+    tracing::error!(tenant = %taken.job.tenant, "job failed for good: {}", Untrusted(error));
     if let Err(publish) = shared.queue.dead_letter(&taken.job, error).await {
         tracing::error!("dead letter not published: {publish}");
         let _ = taken.nak(Duration::from_secs(5)).await;
