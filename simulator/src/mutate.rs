@@ -13,7 +13,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::rng::Rng;
 use crate::tenant::{Collection, DANGLING, Graph, Organization, Overlay, Tenant};
