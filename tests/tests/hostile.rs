@@ -571,8 +571,8 @@ impl Canary {
 /// with 4 KiB keys, 400 log lines of 16 MiB), beside a benign tenant, in a child process
 /// whose peak resident memory (`VmHWM`) must stay far below 1 GiB. Before the budgets,
 /// the job-data flood alone took the host to 7-9 GiB. (The flood of small entities
-/// reaches its budget too slowly for a debug build: its release figures are in the
-/// README.)
+/// reaches its default budget too slowly for a debug build: the suite above holds it at
+/// `maxGraphObjects = 20000`.)
 #[test]
 fn hostile_floods_hold_the_host_far_below_one_gib() {
     const NAME: &str = "hostile_floods_hold_the_host_far_below_one_gib";
