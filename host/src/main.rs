@@ -563,26 +563,6 @@ async fn run(
         _ => Vec::new(),
     };
     let (plugin, info) = load(component).await?;
-    if let Some(url) = store_url {
-        let store = graph_store::open(url).await.map_err(Failure::usage)?;
-        let progress = CliProgress::new();
-        let spec = job::prepare(
-            &tenant,
-            &info,
-            overrides,
-            Mode::Local,
-            output,
-            progress.clone(),
-        )
-        .map_err(Failure::usage)?;
-        let monitored = persist(&plugin, &info, spec, &*store, &tenant, &rules, &progress)
-            .await
-            .map_err(|failure| match failure.code {
-                2 => Failure::usage(format!("{}: {}", config_path.display(), failure.message)),
-                _ => failure,
-            })?;
-        return Ok(monitored.summary.exit_code() as u8);
-    }
     let progress = CliProgress::new();
     let spec = job::prepare(
         &tenant,
@@ -593,6 +573,16 @@ async fn run(
         progress.clone(),
     )
     .map_err(Failure::usage)?;
+    if let Some(url) = store_url {
+        let store = graph_store::open(url).await.map_err(Failure::usage)?;
+        let monitored = persist(&plugin, &info, spec, &*store, &tenant, &rules, &progress)
+            .await
+            .map_err(|failure| match failure.code {
+                2 => Failure::usage(format!("{}: {}", config_path.display(), failure.message)),
+                _ => failure,
+            })?;
+        return Ok(monitored.summary.exit_code() as u8);
+    }
     let summary =
         execute(&plugin, &info, spec, &progress)
             .await
