@@ -151,6 +151,7 @@ pub async fn serve(
     if let Some((queue_url, settings)) = options.queue.clone() {
         return serve_fleet(
             options,
+            access,
             tenants,
             &queue_url,
             settings,
@@ -223,10 +224,6 @@ pub async fn serve(
     if let Some(extra) = extra_routes {
         app = app.merge(extra);
     }
-    // Every route, the API's included, behind the access rules (loopback Host, token,
-    // same-origin for state changes, no CORS).
-    let app = security::protect(app, access);
-
     let (listener, address) = bind(options.listen).await?;
     println!(
         "serving {} tenant(s) from {}; store {}; API and console at http://{address}/",
@@ -234,7 +231,23 @@ pub async fn serve(
         options.tenants_file.display(),
         store.location()
     );
+    let (stopped, server) = spawn_http(listener, app, access, shutdown);
+    let scheduled = scheduler.run(stopped).await;
+    let _ = server.await;
+    scheduled?;
+    Ok(())
+}
 
+/// Serves `app` behind the access rules (loopback Host, token, same-origin for state
+/// changes, no CORS) until `shutdown` resolves; returns the stop signal the scheduler
+/// watches and the server's task.
+fn spawn_http(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    access: security::AccessPolicy,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> (watch::Receiver<bool>, tokio::task::JoinHandle<()>) {
+    let app = security::protect(app, access);
     let (stop, stopped) = watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
@@ -252,10 +265,7 @@ pub async fn serve(
             tracing::error!("the HTTP server failed: {error}");
         }
     });
-    let scheduled = scheduler.run(stopped).await;
-    let _ = server.await;
-    scheduled?;
-    Ok(())
+    (stopped, server)
 }
 
 async fn bind(listen: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr), ServeError> {
@@ -276,6 +286,7 @@ async fn bind(listen: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr
 /// API and console over the shared store.
 async fn serve_fleet(
     options: ServeOptions,
+    access: security::AccessPolicy,
     tenants: TenantsConfig,
     queue_url: &str,
     settings: crate::fleet::queue::QueueSettings,
@@ -307,23 +318,7 @@ async fn serve_fleet(
         options.tenants_file.display(),
         store.location()
     );
-    let (stop, stopped) = watch::channel(false);
-    tokio::spawn(async move {
-        shutdown.await;
-        tracing::info!("stop requested");
-        stop.send_replace(true);
-    });
-    let mut server_stopped = stopped.clone();
-    let server = tokio::spawn(async move {
-        let result = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = server_stopped.wait_for(|stop| *stop).await;
-            })
-            .await;
-        if let Err(error) = result {
-            tracing::error!("the HTTP server failed: {error}");
-        }
-    });
+    let (stopped, server) = spawn_http(listener, app, access, shutdown);
     let scheduled =
         crate::fleet::scheduler::run(store, queue, scheduled, Duration::from_secs(1), stopped)
             .await;
