@@ -102,6 +102,18 @@ pub trait Store: Send + Sync {
     /// Adds a tenant or updates its settings; its schedule and graph are kept.
     async fn upsert_tenant(&self, settings: &TenantSettings) -> Result<(), StoreError>;
 
+    /// Stores a tenant's settings and configuration together, in one transaction; the
+    /// configuration's revision grows only when the document differs from the stored
+    /// one. Returns the revision and what changed.
+    async fn put_tenant_config(
+        &self,
+        settings: &TenantSettings,
+        config: &Value,
+    ) -> Result<(i64, ConfigChange), StoreError>;
+
+    /// The tenant's stored configuration (`None`: the tenant has none, or is unknown).
+    async fn tenant_config(&self, tenant: &str) -> Result<Option<TenantConfigRecord>, StoreError>;
+
     /// Every tenant, with schedule and last run, by id.
     async fn tenants(&self) -> Result<Vec<TenantState>, StoreError>;
 

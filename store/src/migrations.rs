@@ -29,6 +29,11 @@ pub const SQLITE: &[Migration] = &[
         name: "alerts",
         sql: include_str!("../migrations/sqlite/0003_alerts.sql"),
     },
+    Migration {
+        version: 4,
+        name: "tenant_config",
+        sql: include_str!("../migrations/sqlite/0004_tenant_config.sql"),
+    },
 ];
 
 /// PostgreSQL's migrations, oldest first: the same versions and names as SQLite's, so
@@ -48,6 +53,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 3,
         name: "alerts",
         sql: include_str!("../migrations/postgres/0003_alerts.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "tenant_config",
+        sql: include_str!("../migrations/postgres/0004_tenant_config.sql"),
     },
 ];
 

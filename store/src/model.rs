@@ -118,6 +118,30 @@ impl TenantSettings {
     }
 }
 
+/// A tenant's configuration as the fleet keeps it (`tenants import`): an opaque
+/// document the host writes and reads (the store does not interpret it), with a
+/// revision that grows each time the document changes, so a worker knows when the
+/// tenant it prepared is out of date.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantConfigRecord {
+    pub tenant: String,
+    pub revision: i64,
+    pub config: serde_json::Value,
+}
+
+/// What storing a tenant's configuration did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConfigChange {
+    /// The tenant was new, or had no configuration before.
+    Created,
+    /// The configuration differed: its revision grew.
+    Changed,
+    /// The same configuration: the revision stays.
+    Unchanged,
+}
+
 /// A tenant as the store knows it: settings, schedule, last run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -929,6 +929,74 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn put_tenant_config(
+        &self,
+        settings: &TenantSettings,
+        config: &Value,
+    ) -> Result<(i64, ConfigChange), StoreError> {
+        use sqlx::Connection as _;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await.map_err(db)?;
+        // The row lock orders two imports of one tenant.
+        let before: Option<(Option<Json<Value>>, i64)> = sqlx::query_as(
+            "SELECT config, config_revision FROM tenants WHERE tenant = $1 FOR UPDATE",
+        )
+        .bind(&settings.tenant)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        let (revision, change) = match &before {
+            Some((Some(Json(old)), revision)) if old == config => {
+                (*revision, ConfigChange::Unchanged)
+            }
+            Some((Some(_), revision)) => (revision + 1, ConfigChange::Changed),
+            Some((None, revision)) => (revision + 1, ConfigChange::Created),
+            None => (1, ConfigChange::Created),
+        };
+        sqlx::query(
+            "INSERT INTO tenants (tenant, account_name, description, polling_interval,
+                                  tag_with_account_name, updated_ms, config, config_revision)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (tenant) DO UPDATE SET account_name = excluded.account_name,
+                 description = excluded.description,
+                 polling_interval = excluded.polling_interval,
+                 tag_with_account_name = excluded.tag_with_account_name,
+                 updated_ms = excluded.updated_ms,
+                 config = excluded.config,
+                 config_revision = excluded.config_revision",
+        )
+        .bind(&settings.tenant)
+        .bind(&settings.account_name)
+        .bind(&settings.description)
+        .bind(settings.polling_interval.as_str())
+        .bind(settings.tag_with_account_name)
+        .bind(crate::now_ms())
+        .bind(Json(config))
+        .bind(revision)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok((revision, change))
+    }
+
+    async fn tenant_config(&self, tenant: &str) -> Result<Option<TenantConfigRecord>, StoreError> {
+        let row: Option<(Option<Json<Value>>, i64)> =
+            sqlx::query_as("SELECT config, config_revision FROM tenants WHERE tenant = $1")
+                .bind(tenant)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db)?;
+        Ok(match row {
+            Some((Some(Json(config)), revision)) => Some(TenantConfigRecord {
+                tenant: tenant.to_owned(),
+                revision,
+                config,
+            }),
+            _ => None,
+        })
+    }
+
     async fn tenants(&self) -> Result<Vec<TenantState>, StoreError> {
         let rows = sqlx::query(TENANT_SELECT)
             .bind(None::<String>)

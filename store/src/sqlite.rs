@@ -800,6 +800,90 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn put_tenant_config(
+        &self,
+        settings: &TenantSettings,
+        config: &Value,
+    ) -> Result<(i64, ConfigChange), StoreError> {
+        let s = settings.clone();
+        // serde_json's maps are sorted: equal documents have equal text.
+        let text =
+            serde_json::to_string(config).map_err(|e| StoreError::Database(e.to_string()))?;
+        self.write(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db)?;
+            let before: Option<(Option<String>, i64)> = tx
+                .query_row(
+                    "SELECT config, config_revision FROM tenants WHERE tenant = ?1",
+                    [&s.tenant],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .optional()
+                .map_err(db)?;
+            let (revision, change) = match &before {
+                Some((Some(old), revision)) if *old == text => (*revision, ConfigChange::Unchanged),
+                Some((Some(_), revision)) => (revision + 1, ConfigChange::Changed),
+                Some((None, revision)) => (revision + 1, ConfigChange::Created),
+                None => (1, ConfigChange::Created),
+            };
+            tx.execute(
+                "INSERT INTO tenants (tenant, account_name, description, polling_interval,
+                                      tag_with_account_name, updated_ms, config, config_revision)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (tenant) DO UPDATE SET account_name = excluded.account_name,
+                     description = excluded.description,
+                     polling_interval = excluded.polling_interval,
+                     tag_with_account_name = excluded.tag_with_account_name,
+                     updated_ms = excluded.updated_ms,
+                     config = excluded.config,
+                     config_revision = excluded.config_revision",
+                params![
+                    s.tenant,
+                    s.account_name,
+                    s.description,
+                    s.polling_interval.as_str(),
+                    s.tag_with_account_name,
+                    crate::now_ms(),
+                    text,
+                    revision
+                ],
+            )
+            .map_err(db)?;
+            tx.commit().map_err(db)?;
+            Ok((revision, change))
+        })
+        .await
+    }
+
+    async fn tenant_config(&self, tenant: &str) -> Result<Option<TenantConfigRecord>, StoreError> {
+        let tenant = tenant.to_owned();
+        self.read(move |conn| {
+            let row: Option<(Option<String>, i64)> = conn
+                .query_row(
+                    "SELECT config, config_revision FROM tenants WHERE tenant = ?1",
+                    [&tenant],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .optional()
+                .map_err(db)?;
+            match row {
+                Some((Some(text), revision)) => {
+                    let config = serde_json::from_str(&text).map_err(|e| {
+                        StoreError::Database(format!("tenant {tenant:?} config: {e}"))
+                    })?;
+                    Ok(Some(TenantConfigRecord {
+                        tenant,
+                        revision,
+                        config,
+                    }))
+                }
+                _ => Ok(None),
+            }
+        })
+        .await
+    }
+
     async fn tenants(&self) -> Result<Vec<TenantState>, StoreError> {
         self.read(|conn| {
             let mut stmt = conn

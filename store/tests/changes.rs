@@ -39,6 +39,7 @@ store_suite!(
     a_newer_lease_committed_first_refuses_the_older_one_waiting_behind_it,
     a_large_run_streams_back_in_order,
     neighbours_search_and_type_counts_read_the_current_graph,
+    a_tenant_configuration_is_stored_with_a_revision_that_grows_on_change,
 );
 
 struct Fixture {
@@ -855,4 +856,67 @@ async fn neighbours_search_and_type_counts_read_the_current_graph(s: TestStore) 
         "jumpcloud_group_has_user".into(),
         1
     )));
+}
+
+async fn a_tenant_configuration_is_stored_with_a_revision_that_grows_on_change(s: TestStore) {
+    let store = s.store.clone();
+    assert_eq!(store.tenant_config("acme").await.expect("read"), None);
+    let mut settings = TenantSettings::new("acme");
+    settings.polling_interval = PollingInterval::parse("ONE_HOUR").expect("interval");
+    let first = json!({"integration": {"apiKey": {"env": "ACME_KEY"}}, "sandbox": {}});
+    assert_eq!(
+        store
+            .put_tenant_config(&settings, &first)
+            .await
+            .expect("put"),
+        (1, ConfigChange::Created)
+    );
+    // Settings and configuration land together.
+    let state = store.tenant("acme").await.expect("tenant");
+    assert_eq!(state.settings, settings);
+    assert_eq!(
+        store
+            .put_tenant_config(&settings, &first)
+            .await
+            .expect("again"),
+        (1, ConfigChange::Unchanged)
+    );
+    let second = json!({"integration": {"apiKey": {"file": "/run/secrets/acme"}}, "sandbox": {}});
+    assert_eq!(
+        store
+            .put_tenant_config(&settings, &second)
+            .await
+            .expect("changed"),
+        (2, ConfigChange::Changed)
+    );
+    let stored = store
+        .tenant_config("acme")
+        .await
+        .expect("read")
+        .expect("stored");
+    assert_eq!(stored.revision, 2);
+    assert_eq!(stored.config, second);
+    // A tenant registered without a configuration (by a plain `serve`) gets one.
+    store
+        .upsert_tenant(&TenantSettings::new("beta"))
+        .await
+        .expect("tenant");
+    assert_eq!(store.tenant_config("beta").await.expect("read"), None);
+    assert_eq!(
+        store
+            .put_tenant_config(&TenantSettings::new("beta"), &first)
+            .await
+            .expect("put"),
+        (1, ConfigChange::Created)
+    );
+    // Upserting settings alone keeps the configuration.
+    store.upsert_tenant(&settings).await.expect("settings");
+    assert_eq!(
+        store
+            .tenant_config("acme")
+            .await
+            .expect("read")
+            .map(|c| c.revision),
+        Some(2)
+    );
 }
