@@ -75,7 +75,9 @@ async fn workers_that_start_together_migrate_the_schema_once() {
             .fetch_all(&mut conn)
             .await
             .expect("versions");
-    assert_eq!(versions, vec![1, 2, 3]);
+    // Every migration once, in order, none missing.
+    assert!(versions.len() >= 4, "{versions:?}");
+    assert_eq!(versions, (1..=versions.len() as i64).collect::<Vec<_>>());
 }
 
 #[tokio::test]
