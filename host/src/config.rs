@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use graph_store::{PollingInterval, TenantSettings};
 
@@ -32,8 +32,9 @@ impl ConfigError {
     }
 }
 
-/// One tenant as written, in `tenant.toml` or as a `[[tenant]]` of a tenants file.
-#[derive(Debug, Deserialize)]
+/// One tenant as written, in `tenant.toml` or as a `[[tenant]]` of a tenants file (and,
+/// as JSON, in a fleet's store).
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct TenantTable {
     tenant: String,
@@ -72,7 +73,7 @@ struct TenantsFile {
 }
 
 /// `[sandbox]` as written; `None` means the default.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SandboxFile {
     pub allowed_hosts: Option<Vec<String>>,
@@ -104,10 +105,12 @@ pub struct TenantConfig {
     pub file: PathBuf,
     /// Tenant id: letters, digits, `-`, `_`, `.`; used in logs and output paths.
     pub tenant: String,
-    /// The plugin's configuration fields as text, by name.
-    pub integration: BTreeMap<String, String>,
+    /// The plugin's configuration fields, by name: text, or where a secret is read.
+    pub integration: BTreeMap<String, ConfigValue>,
     /// The sandbox as configured; hosts not given are filled in per mode.
     pub sandbox: SandboxPolicy,
+    /// `[sandbox]` as written (what a fleet's store keeps).
+    pub sandbox_file: SandboxFile,
     /// Whether `allowedHosts` was given.
     pub allowed_hosts_given: bool,
     /// A component to run instead of the bundled one, resolved against the file's folder.
@@ -255,41 +258,188 @@ impl TenantConfig {
             description,
             polling_interval,
         )?;
-        let integration = integration
-            .into_iter()
-            .map(|(name, value)| {
-                let text = match value {
-                    toml::Value::String(s) => s,
-                    toml::Value::Integer(i) => i.to_string(),
-                    toml::Value::Boolean(b) => b.to_string(),
-                    toml::Value::Float(f) => f.to_string(),
-                    _ => {
-                        return Err(ConfigError::new(
-                            path,
-                            format!("integration.{name}"),
-                            "must be a string, number or boolean",
-                        ));
-                    }
-                };
-                Ok((name, text))
-            })
-            .collect::<Result<_, _>>()?;
-        let (sandbox, allowed_hosts_given) = sandbox_policy(path, sandbox)?;
         let beside_file = |c: PathBuf| match path.parent() {
             Some(dir) if c.is_relative() => dir.join(c),
             _ => c,
         };
+        let integration = integration
+            .into_iter()
+            .map(|(name, value)| {
+                let value = ConfigValue::from_toml(value, &beside_file).map_err(|reason| {
+                    ConfigError::new(path, format!("integration.{name}"), reason)
+                })?;
+                Ok((name, value))
+            })
+            .collect::<Result<_, _>>()?;
+        let sandbox_file = sandbox.clone();
+        let (sandbox, allowed_hosts_given) = sandbox_policy(path, sandbox)?;
         Ok(TenantConfig {
             file: path.to_owned(),
             tenant,
             integration,
             sandbox,
+            sandbox_file,
             allowed_hosts_given,
             component: component.map(beside_file),
             monitoring,
             rules: rules.map(beside_file),
         })
     }
+}
+
+impl TenantConfig {
+    /// The tenant as a fleet's store keeps it: the tenant table as JSON, with paths made
+    /// absolute (they are read on the workers) and without `rules`, which the store
+    /// keeps as text beside it. Secrets stay references.
+    pub fn to_stored(&self) -> serde_json::Value {
+        let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        let table = TenantTable {
+            tenant: self.tenant.clone(),
+            component: self.component.as_deref().map(absolute),
+            integration: self
+                .integration
+                .iter()
+                .map(|(name, value)| (name.clone(), value.to_toml(&absolute)))
+                .collect(),
+            sandbox: self.sandbox_file.clone(),
+            account_name: self.monitoring.account_name.clone(),
+            tag_with_account_name: Some(self.monitoring.tag_with_account_name),
+            description: self.monitoring.description.clone(),
+            polling_interval: Some(self.monitoring.polling_interval.as_str().to_owned()),
+            rules: None,
+        };
+        serde_json::to_value(table).unwrap_or_default()
+    }
+
+    /// Reads a tenant back from a store (`source` names it in errors), with every check
+    /// of a tenant file.
+    pub fn from_stored(
+        source: &Path,
+        stored: &serde_json::Value,
+    ) -> Result<TenantConfig, ConfigError> {
+        let table: TenantTable = serde_path_to_error::deserialize(stored).map_err(|error| {
+            ConfigError::new(source, error.path().to_string(), error.inner().to_string())
+        })?;
+        Self::from_table(source, table)
+    }
+}
+
+/// A plugin configuration value as written: text, or where to read a secret on the
+/// machine that runs the tenant, so that a shared store never holds the secret itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigValue {
+    Text(String),
+    /// `{ env = "VAR" }`: the environment variable, read when a run is prepared.
+    Env(String),
+    /// `{ file = "PATH" }`: the file's content without its trailing line break, read
+    /// when a run is prepared (relative paths are against the tenant file's folder).
+    File(PathBuf),
+}
+
+/// A secret file is a key or a token, not a document.
+const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;
+
+impl ConfigValue {
+    fn from_toml(
+        value: toml::Value,
+        beside_file: &dyn Fn(PathBuf) -> PathBuf,
+    ) -> Result<ConfigValue, String> {
+        const EXPECTED: &str =
+            "must be a string, number or boolean, or { env = \"VAR\" } or { file = \"PATH\" }";
+        Ok(match value {
+            toml::Value::String(s) => ConfigValue::Text(s),
+            toml::Value::Integer(i) => ConfigValue::Text(i.to_string()),
+            toml::Value::Boolean(b) => ConfigValue::Text(b.to_string()),
+            toml::Value::Float(f) => ConfigValue::Text(f.to_string()),
+            toml::Value::Table(table) if table.len() == 1 => {
+                let (kind, target) = table.into_iter().next().ok_or(EXPECTED)?;
+                let toml::Value::String(target) = target else {
+                    return Err(format!("{kind}: must be a string"));
+                };
+                match kind.as_str() {
+                    "env" if is_env_var_name(&target) => ConfigValue::Env(target),
+                    "env" => {
+                        return Err(format!(
+                            "env: {target:?} is not an environment variable name (A-Z, 0-9, _)"
+                        ));
+                    }
+                    "file" if !target.is_empty() => {
+                        ConfigValue::File(beside_file(PathBuf::from(target)))
+                    }
+                    "file" => return Err("file: must not be empty".into()),
+                    _ => return Err(EXPECTED.into()),
+                }
+            }
+            _ => return Err(EXPECTED.into()),
+        })
+    }
+
+    fn to_toml(&self, path: &dyn Fn(&Path) -> PathBuf) -> toml::Value {
+        let reference = |kind: &str, target: String| {
+            toml::Value::Table(toml::map::Map::from_iter([(
+                kind.to_owned(),
+                toml::Value::String(target),
+            )]))
+        };
+        match self {
+            ConfigValue::Text(text) => toml::Value::String(text.clone()),
+            ConfigValue::Env(var) => reference("env", var.clone()),
+            ConfigValue::File(file) => reference("file", path(file).display().to_string()),
+        }
+    }
+
+    /// Whether the value is read elsewhere (a reference), not written here.
+    pub fn is_reference(&self) -> bool {
+        !matches!(self, ConfigValue::Text(_))
+    }
+
+    /// The value: the text, or the secret read from the environment or the file.
+    pub fn resolve(&self) -> Result<String, String> {
+        match self {
+            ConfigValue::Text(text) => Ok(text.clone()),
+            ConfigValue::Env(var) => match std::env::var(var) {
+                Ok(value) if !value.trim().is_empty() => Ok(value),
+                Ok(_) => Err(format!(
+                    "the environment variable {var} is empty on this machine"
+                )),
+                Err(_) => Err(format!(
+                    "the environment variable {var} is not set on this machine"
+                )),
+            },
+            ConfigValue::File(file) => {
+                use std::io::Read;
+                let shown = file.display();
+                let opened = std::fs::File::open(file)
+                    .map_err(|e| format!("cannot read the secret file {shown}: {e}"))?;
+                let mut text = String::new();
+                opened
+                    .take(MAX_SECRET_FILE_BYTES + 1)
+                    .read_to_string(&mut text)
+                    .map_err(|e| format!("cannot read the secret file {shown}: {e}"))?;
+                if text.len() as u64 > MAX_SECRET_FILE_BYTES {
+                    return Err(format!(
+                        "the secret file {shown} is larger than {} KiB",
+                        MAX_SECRET_FILE_BYTES / 1024
+                    ));
+                }
+                let value = text.trim_end_matches(['\n', '\r']).to_owned();
+                if value.trim().is_empty() {
+                    return Err(format!("the secret file {shown} is empty"));
+                }
+                Ok(value)
+            }
+        }
+    }
+}
+
+/// `A-Z`, digits and `_`, not starting with a digit.
+fn is_env_var_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
 }
 
 /// Checks the monitoring fields: a known polling interval, an account name where the
@@ -438,7 +588,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config.tenant, "acme");
-        assert_eq!(config.integration["apiKey"], "k");
+        assert_eq!(config.integration["apiKey"], ConfigValue::Text("k".into()));
         assert_eq!(config.sandbox.memory_bytes, 64 << 20);
         assert_eq!(config.sandbox.timeout, Duration::from_secs(1800));
         assert_eq!(config.sandbox.max_concurrent_requests, 8);
@@ -539,5 +689,127 @@ mod tests {
         assert_eq!(error.field, "tenant[0].bogus");
 
         assert_eq!(parse_many("").unwrap_err().field, "tenant");
+    }
+
+    #[test]
+    fn secrets_may_be_references_to_an_environment_variable_or_a_file() {
+        let config = TenantConfig::parse(
+            Path::new("conf/tenant.toml"),
+            "tenant = \"a\"\n[integration]\napiKey = { env = \"ACME_JC_KEY\" }\norgId = { file = \"secrets/org\" }\nbaseUrl = \"https://x\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            config.integration["apiKey"],
+            ConfigValue::Env("ACME_JC_KEY".into())
+        );
+        assert_eq!(
+            config.integration["orgId"],
+            ConfigValue::File(PathBuf::from("conf/secrets/org")),
+            "relative to the tenant file"
+        );
+        assert!(config.integration["apiKey"].is_reference());
+        assert!(!config.integration["baseUrl"].is_reference());
+
+        for (value, expected) in [
+            ("{ env = \"lower\" }", "not an environment variable name"),
+            ("{ env = \"A\", file = \"b\" }", "{ env = \"VAR\" }"),
+            ("{ vault = \"x\" }", "{ file = \"PATH\" }"),
+            ("{ file = \"\" }", "must not be empty"),
+            ("{ env = 3 }", "env: must be a string"),
+            ("[1, 2]", "must be a string, number or boolean"),
+        ] {
+            let error = parse(&format!(
+                "tenant = \"a\"\n[integration]\napiKey = {value}\n"
+            ))
+            .unwrap_err();
+            assert_eq!(error.field, "integration.apiKey", "{value}");
+            assert!(error.reason.contains(expected), "{value}: {}", error.reason);
+        }
+    }
+
+    #[test]
+    fn references_resolve_on_the_machine_that_runs_the_tenant() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("key");
+        std::fs::write(&file, "jca_from_file\n").unwrap();
+        assert_eq!(
+            ConfigValue::File(file.clone()).resolve().unwrap(),
+            "jca_from_file"
+        );
+        std::fs::write(&file, "\n").unwrap();
+        assert!(
+            ConfigValue::File(file.clone())
+                .resolve()
+                .unwrap_err()
+                .contains("is empty")
+        );
+        std::fs::write(&file, vec![b'k'; 70 * 1024]).unwrap();
+        assert!(
+            ConfigValue::File(file)
+                .resolve()
+                .unwrap_err()
+                .contains("larger than 64 KiB")
+        );
+        let missing = ConfigValue::File(dir.path().join("nope"))
+            .resolve()
+            .unwrap_err();
+        assert!(
+            missing.starts_with("cannot read the secret file"),
+            "{missing}"
+        );
+        // PATH is set in every test process; this one is not.
+        assert!(
+            !ConfigValue::Env("PATH".into())
+                .resolve()
+                .unwrap()
+                .is_empty()
+        );
+        let unset = ConfigValue::Env("INTEGRATION_HOST_TEST_UNSET_VARIABLE".into())
+            .resolve()
+            .unwrap_err();
+        assert_eq!(
+            unset,
+            "the environment variable INTEGRATION_HOST_TEST_UNSET_VARIABLE is not set on this machine"
+        );
+    }
+
+    #[test]
+    fn a_tenant_reads_back_from_its_stored_form_with_absolute_paths() {
+        let config = TenantConfig::parse(
+            Path::new("/etc/fleet/tenants.toml"),
+            "tenant = \"acme\"\ncomponent = \"c.wasm\"\naccountName = \"Acme\"\npollingInterval = \"ONE_HOUR\"\nrules = \"r.json\"\n\
+             [integration]\napiKey = { file = \"keys/acme\" }\nbaseUrl = \"https://x\"\n[sandbox]\nmemoryMiB = 32\nallowedHosts = [\"x\"]\n",
+        )
+        .unwrap();
+        let stored = config.to_stored();
+        assert_eq!(
+            stored["integration"]["apiKey"],
+            serde_json::json!({"file": "/etc/fleet/keys/acme"})
+        );
+        assert_eq!(
+            stored["rules"],
+            serde_json::Value::Null,
+            "rules are stored as text beside"
+        );
+        let back = TenantConfig::from_stored(Path::new("store:acme"), &stored).unwrap();
+        assert_eq!(back.tenant, "acme");
+        assert_eq!(back.integration, config.integration);
+        assert_eq!(
+            back.component.as_deref(),
+            Some(Path::new("/etc/fleet/c.wasm"))
+        );
+        assert_eq!(back.monitoring, config.monitoring);
+        assert_eq!(back.sandbox.memory_bytes, 32 << 20);
+        assert!(back.allowed_hosts_given);
+        assert_eq!(
+            back.to_stored(),
+            stored,
+            "a second round trip changes nothing"
+        );
+
+        let mut broken = stored.clone();
+        broken["sandbox"]["memoryMiB"] = serde_json::json!(0);
+        let error = TenantConfig::from_stored(Path::new("store:acme"), &broken).unwrap_err();
+        assert_eq!(error.field, "sandbox.memoryMiB");
     }
 }

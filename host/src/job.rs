@@ -33,7 +33,14 @@ pub fn prepare(
     output_dir: &Path,
     progress: Arc<dyn ProgressSink>,
 ) -> Result<JobSpec, ConfigError> {
-    let mut given: BTreeMap<String, String> = tenant.integration.clone();
+    // Secret references are read here, on the machine that runs the tenant.
+    let mut given = BTreeMap::new();
+    for (name, value) in &tenant.integration {
+        let value = value.resolve().map_err(|reason| {
+            ConfigError::new(&tenant.file, format!("integration.{name}"), reason)
+        })?;
+        given.insert(name.clone(), value);
+    }
     for (name, value) in overrides {
         given.insert(name.clone(), value.clone());
     }

@@ -77,9 +77,56 @@ impl RunAllReport {
 }
 
 /// A component to run when a tenant names none.
+#[derive(Clone, Copy)]
 pub struct DefaultComponent<'a> {
     pub name: &'a str,
     pub bytes: &'a [u8],
+}
+
+/// Components loaded and described once each, by path (`None`: the default one).
+pub struct PluginCache<'a> {
+    runtime: &'a Runtime,
+    default_component: DefaultComponent<'a>,
+    loaded: HashMap<Option<PathBuf>, (Plugin, Arc<PluginInfo>)>,
+}
+
+impl<'a> PluginCache<'a> {
+    pub fn new(runtime: &'a Runtime, default_component: DefaultComponent<'a>) -> PluginCache<'a> {
+        PluginCache {
+            runtime,
+            default_component,
+            loaded: HashMap::new(),
+        }
+    }
+
+    /// The component at `path` (`None`: the default one), loaded and described.
+    pub async fn get(
+        &mut self,
+        path: Option<&Path>,
+    ) -> Result<(Plugin, Arc<PluginInfo>), RunAllError> {
+        let key = path.map(Path::to_path_buf);
+        if let Some(found) = self.loaded.get(&key) {
+            return Ok(found.clone());
+        }
+        let (name, plugin) = match path {
+            Some(path) => (path.display().to_string(), self.runtime.load_file(path)?),
+            None => (
+                self.default_component.name.to_owned(),
+                self.runtime
+                    .load(self.default_component.name, self.default_component.bytes)?,
+            ),
+        };
+        let info = plugin
+            .describe()
+            .await
+            .map_err(|failure| RunAllError::Describe {
+                component: name,
+                reason: failure.to_string(),
+            })?;
+        let entry = (plugin, Arc::new(info));
+        self.loaded.insert(key, entry.clone());
+        Ok(entry)
+    }
 }
 
 /// Checks every tenant, then runs them all.
@@ -199,38 +246,22 @@ pub async fn prepare_all(
     output_root: &Path,
     progress: Arc<dyn ProgressSink>,
 ) -> Result<Vec<PreparedTenant>, RunAllError> {
-    let mut plugins: HashMap<Option<PathBuf>, (Plugin, Arc<PluginInfo>)> = HashMap::new();
+    let mut plugins = PluginCache::new(runtime, default_component);
     let mut prepared = Vec::new();
     for (index, tenant) in tenants.tenants.iter().enumerate() {
-        let key = tenant.component.clone();
-        if !plugins.contains_key(&key) {
-            let (name, plugin) = match &key {
-                Some(path) => (
-                    path.display().to_string(),
-                    runtime.load_file(path).map_err(|e| {
-                        // Name the tenants file and field too: the path came from there.
-                        ConfigError::new(
-                            &tenants.file,
-                            format!("tenant[{index}].component"),
-                            e.to_string(),
-                        )
-                    })?,
-                ),
-                None => (
-                    default_component.name.to_owned(),
-                    runtime.load(default_component.name, default_component.bytes)?,
-                ),
-            };
-            let info = plugin
-                .describe()
-                .await
-                .map_err(|failure| RunAllError::Describe {
-                    component: name,
-                    reason: failure.to_string(),
-                })?;
-            plugins.insert(key.clone(), (plugin, Arc::new(info)));
-        }
-        let (plugin, info) = plugins[&key].clone();
+        let (plugin, info) = plugins
+            .get(tenant.component.as_deref())
+            .await
+            .map_err(|error| match error {
+                // Name the tenants file and field too: the path came from there.
+                RunAllError::Load(e) if tenant.component.is_some() => ConfigError::new(
+                    &tenants.file,
+                    format!("tenant[{index}].component"),
+                    e.to_string(),
+                )
+                .into(),
+                other => other,
+            })?;
         let spec = job::prepare(
             tenant,
             &info,
