@@ -160,9 +160,10 @@ enum Command {
     /// Runs every tenant of a tenants file on its polling interval, persists each run
     /// to the store, evaluates its alert rules, and serves the API and the console.
     Serve {
-        /// The tenants file: `maxConcurrentTenants` and [[tenant]] tables.
-        #[arg(long)]
-        tenants: PathBuf,
+        /// The tenants file: `maxConcurrentTenants` and [[tenant]] tables. Not with
+        /// --queue: the fleet schedules the tenants in its store (`tenants import`).
+        #[arg(long, required_unless_present = "queue", conflicts_with = "queue")]
+        tenants: Option<PathBuf>,
         /// The store: sqlite://PATH (default: OUTPUT/store.db), or with --queue the
         /// fleet's shared postgres://USER@HOST/DATABASE.
         #[arg(long, value_name = "URL")]
@@ -193,10 +194,6 @@ enum Command {
     /// persists each run to the shared store under the tenant's lease, evaluates its
     /// rules, and acks the job only then.
     Worker {
-        /// The tenants file (the same as `serve`'s: configuration, secrets by
-        /// environment variable or file on this machine).
-        #[arg(long)]
-        tenants: PathBuf,
         /// The shared store (postgres://USER@HOST/DATABASE).
         #[arg(long, value_name = "URL")]
         store: String,
@@ -214,6 +211,12 @@ enum Command {
         name: Option<String>,
         #[command(flatten)]
         fleet: FleetArgs,
+    },
+    /// The tenants in a store: `import` a tenants file (the fleet's workers and
+    /// schedulers read tenants from the shared store), `list` them.
+    Tenants {
+        #[command(subcommand)]
+        command: TenantsCommand,
     },
     /// Runs every tenant of a tenants file side by side, each in its own sandbox,
     /// writing under DIR/<tenant>/ and DIR/run-all.json.
@@ -274,6 +277,28 @@ enum Command {
     /// Measures a run: the real component in the real host against the simulator (in a
     /// child process), with tenant size, latency and concurrency as arguments.
     Bench(bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum TenantsCommand {
+    /// Checks a tenants file whole and stores each tenant's configuration and rules;
+    /// nothing is stored when any tenant is wrong. Secret fields must be references,
+    /// `{ env = "VAR" }` or `{ file = "PATH" }`, read on each worker: the store never
+    /// holds a secret.
+    Import {
+        /// The tenants file: [[tenant]] tables.
+        file: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Lists the store's tenants: configuration revision, polling interval, next and
+    /// last run.
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// The fleet's queue settings, the same on every scheduler and worker.
@@ -429,7 +454,6 @@ async fn dispatch(command: Command) -> Result<u8, Failure> {
             .await
         }
         Command::Worker {
-            tenants,
             store,
             queue,
             output,
@@ -438,7 +462,6 @@ async fn dispatch(command: Command) -> Result<u8, Failure> {
             fleet,
         } => {
             worker(integration_host::fleet::worker::WorkerOptions {
-                tenants_file: tenants,
                 store_url: store,
                 queue_url: queue,
                 queue: fleet.settings(),
@@ -489,6 +512,12 @@ async fn dispatch(command: Command) -> Result<u8, Failure> {
             json,
             all,
         } => monitoring::alerts(&tenant, &store, json, all).await,
+        Command::Tenants {
+            command: TenantsCommand::Import { file, store },
+        } => tenants_import(&file, &store.url()).await,
+        Command::Tenants {
+            command: TenantsCommand::List { store, json },
+        } => monitoring::tenants_list(&store, json).await,
         Command::RunAll { tenants, output } => run_all(&tenants, &output).await,
         Command::Describe { component } => describe(component.as_deref()).await,
         Command::Validate {
@@ -731,7 +760,7 @@ async fn worker(options: integration_host::fleet::worker::WorkerOptions) -> Resu
         stop.send_replace(true);
     });
     let result = integration_host::fleet::worker::run(
-        &runtime,
+        Arc::new(runtime),
         options,
         integration_host::run_all::DefaultComponent {
             name: "the bundled JumpCloud component",
@@ -747,6 +776,43 @@ async fn worker(options: integration_host::fleet::worker::WorkerOptions) -> Resu
             message: error.to_string(),
         }),
     }
+}
+
+async fn tenants_import(file: &Path, store_url: &str) -> Result<u8, Failure> {
+    let runtime = Runtime::new(RuntimeOptions::from_env())
+        .map_err(|error| Failure::run(format!("cannot start the wasm runtime: {error:#}")))?;
+    let store = graph_store::open(store_url).await.map_err(Failure::run)?;
+    let imported = integration_host::fleet::tenants::import(
+        &runtime,
+        file,
+        &*store,
+        integration_host::run_all::DefaultComponent {
+            name: "the bundled JumpCloud component",
+            bytes: integration_host::BUNDLED_COMPONENT,
+        },
+    )
+    .await
+    .map_err(|error| Failure {
+        code: error.exit_code(),
+        message: error.to_string(),
+    })?;
+    for tenant in &imported {
+        let change = match tenant.change {
+            graph_store::ConfigChange::Created => "new",
+            graph_store::ConfigChange::Changed => "changed",
+            graph_store::ConfigChange::Unchanged => "unchanged",
+        };
+        println!(
+            "{:<32} revision {:<4} {change}",
+            tenant.tenant, tenant.revision
+        );
+    }
+    println!(
+        "{} tenant(s) imported into {}",
+        imported.len(),
+        store.location()
+    );
+    Ok(0)
 }
 
 /// SIGINT or SIGTERM.
@@ -1011,7 +1077,7 @@ async fn demo_console(
     }
     serve(integration_host::serve::ServeOptions {
         store_url: monitoring::store_url(None, output),
-        tenants_file: tenants,
+        tenants_file: Some(tenants),
         output: output.to_owned(),
         listen,
         token: None,

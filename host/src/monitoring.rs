@@ -103,6 +103,62 @@ pub fn run_line(run: &RunRecord) -> String {
     )
 }
 
+/// `tenants list`: each tenant's configuration revision, schedule and last run.
+pub async fn tenants_list(store: &StoreArgs, json: bool) -> Result<u8, Failure> {
+    let store = store.open_existing().await?;
+    let tenants = store.tenants().await.map_err(store_failure)?;
+    let mut rows = Vec::new();
+    for state in tenants {
+        let revision = store
+            .tenant_config(&state.settings.tenant)
+            .await
+            .map_err(store_failure)?
+            .map(|config| config.revision);
+        rows.push((state, revision));
+    }
+    if json {
+        let list: Vec<_> = rows
+            .iter()
+            .map(|(state, revision)| {
+                let mut value = serde_json::to_value(state).unwrap_or_default();
+                value["configRevision"] = serde_json::json!(revision);
+                value
+            })
+            .collect();
+        return print_json(&list).map(|()| 0);
+    }
+    println!(
+        "{:<32} {:>8}  {:<16} {:<20} last run",
+        "tenant", "revision", "polling", "next due"
+    );
+    for (state, revision) in &rows {
+        let last = state.last_run.as_ref().map_or_else(
+            || "none yet".to_owned(),
+            |run| {
+                format!(
+                    "{} {} {}",
+                    run.id,
+                    run.status.as_str(),
+                    format_time(run.started_at_ms)
+                )
+            },
+        );
+        println!(
+            "{:<32} {:>8}  {:<16} {:<20} {last}",
+            shown(&state.settings.tenant),
+            revision.map_or_else(|| "-".to_owned(), |r| r.to_string()),
+            state.settings.polling_interval.as_str(),
+            state
+                .next_due_ms
+                .map_or_else(|| "-".to_owned(), format_time),
+        );
+    }
+    if rows.is_empty() {
+        println!("no tenants in {}", store.location());
+    }
+    Ok(0)
+}
+
 pub async fn runs(tenant: &str, store: &StoreArgs, json: bool, limit: u64) -> Result<u8, Failure> {
     let store = store.open_existing().await?;
     let runs = store.runs(tenant, limit).await.map_err(store_failure)?;

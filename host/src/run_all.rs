@@ -84,24 +84,17 @@ pub struct DefaultComponent<'a> {
 }
 
 /// Components loaded and described once each, by path (`None`: the default one).
-pub struct PluginCache<'a> {
-    runtime: &'a Runtime,
-    default_component: DefaultComponent<'a>,
+#[derive(Default)]
+pub struct PluginCache {
     loaded: HashMap<Option<PathBuf>, (Plugin, Arc<PluginInfo>)>,
 }
 
-impl<'a> PluginCache<'a> {
-    pub fn new(runtime: &'a Runtime, default_component: DefaultComponent<'a>) -> PluginCache<'a> {
-        PluginCache {
-            runtime,
-            default_component,
-            loaded: HashMap::new(),
-        }
-    }
-
+impl PluginCache {
     /// The component at `path` (`None`: the default one), loaded and described.
     pub async fn get(
         &mut self,
+        runtime: &Runtime,
+        default_component: DefaultComponent<'_>,
         path: Option<&Path>,
     ) -> Result<(Plugin, Arc<PluginInfo>), RunAllError> {
         let key = path.map(Path::to_path_buf);
@@ -109,11 +102,10 @@ impl<'a> PluginCache<'a> {
             return Ok(found.clone());
         }
         let (name, plugin) = match path {
-            Some(path) => (path.display().to_string(), self.runtime.load_file(path)?),
+            Some(path) => (path.display().to_string(), runtime.load_file(path)?),
             None => (
-                self.default_component.name.to_owned(),
-                self.runtime
-                    .load(self.default_component.name, self.default_component.bytes)?,
+                default_component.name.to_owned(),
+                runtime.load(default_component.name, default_component.bytes)?,
             ),
         };
         let info = plugin
@@ -246,11 +238,11 @@ pub async fn prepare_all(
     output_root: &Path,
     progress: Arc<dyn ProgressSink>,
 ) -> Result<Vec<PreparedTenant>, RunAllError> {
-    let mut plugins = PluginCache::new(runtime, default_component);
+    let mut plugins = PluginCache::default();
     let mut prepared = Vec::new();
     for (index, tenant) in tenants.tenants.iter().enumerate() {
         let (plugin, info) = plugins
-            .get(tenant.component.as_deref())
+            .get(runtime, default_component, tenant.component.as_deref())
             .await
             .map_err(|error| match error {
                 // Name the tenants file and field too: the path came from there.

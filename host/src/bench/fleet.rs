@@ -43,13 +43,18 @@ impl Drop for Proc {
     }
 }
 
-fn spawn(args: &[String], log: &Path) -> Result<Child, String> {
+/// The tenants' secret, as the workers read it: a reference in the store, the value
+/// in the workers' environment.
+const API_KEY_VAR: &str = "BENCH_FLEET_JUMPCLOUD_API_KEY";
+
+fn spawn(args: &[String], api_key: &str, log: &Path) -> Result<Child, String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
     let file = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
     let err = file.try_clone().map_err(|e| e.to_string())?;
     Command::new(exe)
         .args(args)
         .env("RUST_LOG", "warn")
+        .env(API_KEY_VAR, api_key)
         .stdout(Stdio::piped())
         .stderr(err)
         .stdin(Stdio::null())
@@ -58,8 +63,8 @@ fn spawn(args: &[String], log: &Path) -> Result<Child, String> {
 }
 
 /// Starts a worker and waits for its "ready" line (component compiled, connected).
-fn start_worker(args: Vec<String>, log: &Path) -> Result<Proc, String> {
-    let mut child = spawn(&args, log)?;
+fn start_worker(args: Vec<String>, api_key: &str, log: &Path) -> Result<Proc, String> {
+    let mut child = spawn(&args, api_key, log)?;
     let stdout = child.stdout.take().ok_or("no worker stdout")?;
     let mut lines = BufReader::new(stdout).lines();
     let ready = lines
@@ -118,18 +123,34 @@ pub async fn run(args: &BenchArgs, simulator: &SimulatorProcess) -> Result<(), S
         for i in 0..args.tenants {
             text.push_str(&format!(
                 "[[tenant]]\ntenant = \"{round}-{i}\"\npollingInterval = \"ONE_DAY\"\n\
-                 [tenant.integration]\napiKey = \"{}\"\nbaseUrl = \"{}\"\n\
+                 [tenant.integration]\napiKey = {{ env = \"{API_KEY_VAR}\" }}\nbaseUrl = \"{}\"\n\
                  [tenant.sandbox]\nallowedHosts = [\"{host}\"]\nmaxConcurrentRequests = {}\nmemoryMiB = {}\n",
-                simulator.api_key, simulator.base_url, args.concurrency, args.memory_mib
+                simulator.base_url, args.concurrency, args.memory_mib
             ));
         }
         let tenants_file = scratch.join(format!("{round}.toml"));
         std::fs::write(&tenants_file, text).map_err(|e| e.to_string())?;
+        let import_log = scratch.join(format!("{round}-import.log"));
+        let imported = spawn(
+            &[
+                "tenants".into(),
+                "import".into(),
+                tenants_file.display().to_string(),
+                "--store".into(),
+                store_url.clone(),
+            ],
+            &simulator.api_key,
+            &import_log,
+        )?
+        .wait()
+        .map_err(|e| e.to_string())?;
+        if !imported.success() {
+            let text = std::fs::read_to_string(&import_log).unwrap_or_default();
+            return Err(format!("tenants import failed:\n{text}"));
+        }
         let common = |role: &str| -> Vec<String> {
             vec![
                 role.to_owned(),
-                "--tenants".into(),
-                tenants_file.display().to_string(),
                 "--store".into(),
                 store_url.clone(),
                 "--queue".into(),
@@ -151,6 +172,7 @@ pub async fn run(args: &BenchArgs, simulator: &SimulatorProcess) -> Result<(), S
             ]);
             procs.push(start_worker(
                 worker,
+                &simulator.api_key,
                 &scratch.join(format!("{round}-w{w}.log")),
             )?);
         }
@@ -158,7 +180,11 @@ pub async fn run(args: &BenchArgs, simulator: &SimulatorProcess) -> Result<(), S
         let due_ms = graph_store::now_ms();
         let mut scheduler = common("serve");
         scheduler.extend(["--listen".into(), "127.0.0.1:0".into()]);
-        let _scheduler = Proc(spawn(&scheduler, &scratch.join(format!("{round}-s.log")))?);
+        let _scheduler = Proc(spawn(
+            &scheduler,
+            "",
+            &scratch.join(format!("{round}-s.log")),
+        )?);
 
         // Until every tenant has a persisted run.
         let deadline = Duration::from_secs(args.fleet_timeout_seconds);

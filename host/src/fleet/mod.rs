@@ -9,6 +9,7 @@
 
 pub mod queue;
 pub mod scheduler;
+pub mod tenants;
 pub mod worker;
 
 use crate::config::ConfigError;

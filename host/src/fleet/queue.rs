@@ -51,6 +51,15 @@ pub struct Job {
 }
 
 impl Job {
+    /// Why the run starts, as the store records it.
+    pub fn store_trigger(&self) -> graph_store::Trigger {
+        if self.trigger == "manual" {
+            graph_store::Trigger::Manual
+        } else {
+            graph_store::Trigger::Schedule
+        }
+    }
+
     /// The message id that makes publishes of one slot one job.
     pub fn message_id(&self) -> String {
         format!("{}:{}:{}", self.tenant, self.trigger, self.due_ms)
@@ -378,6 +387,11 @@ impl Queue {
         }
     }
 
+    /// Where a tenant's dead letters go: `NS.dead.<tenant>`.
+    pub fn dead_letter_subject(&self, tenant: &str) -> String {
+        self.subject("dead", tenant)
+    }
+
     /// Records a job that failed for good on `NS.dead.<tenant>`, with its error.
     pub async fn dead_letter(&self, job: &Job, error: &str) -> Result<(), QueueError> {
         let payload = serde_json::json!({
@@ -387,7 +401,7 @@ impl Queue {
         });
         self.js
             .publish(
-                self.subject("dead", &job.tenant),
+                self.dead_letter_subject(&job.tenant),
                 serde_json::to_vec(&payload).map_err(nats)?.into(),
             )
             .await

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use graph_store::{RunRecord, RunStatus, Store, StoreError, TenantSettings};
+use graph_store::{RunRecord, RunStatus, Store, StoreError};
 use tokio::sync::watch;
 
 use super::queue::{Job, Published, Queue, QueueError};
@@ -36,19 +36,12 @@ pub struct PassReport {
     pub pending: usize,
 }
 
-/// One pass: triggers first, then every due tenant.
-pub async fn pass(
-    store: &dyn Store,
-    queue: &Queue,
-    tenants: &[TenantSettings],
-    now_ms: i64,
-) -> Result<PassReport, PassError> {
+/// One pass over every tenant in the store: a triggered one is published at once,
+/// any other when it is due.
+pub async fn pass(store: &dyn Store, queue: &Queue, now_ms: i64) -> Result<PassReport, PassError> {
     let mut report = PassReport::default();
-    let states = store.tenants().await?;
-    for settings in tenants {
-        let Some(state) = states.iter().find(|s| s.settings.tenant == settings.tenant) else {
-            continue;
-        };
+    for state in store.tenants().await? {
+        let settings = &state.settings;
         let running = state
             .last_run
             .as_ref()
@@ -96,23 +89,19 @@ pub async fn pass(
     Ok(report)
 }
 
-/// Registers the tenants in the store, then passes every `poll` until `shutdown`.
-/// A pass that fails (store or queue away) is logged and retried.
+/// Passes every `poll` until `shutdown`; tenants imported meanwhile are scheduled from
+/// the next pass. A pass that fails (store or queue away) is logged and retried.
 pub async fn run(
     store: Arc<dyn Store>,
     queue: Queue,
-    tenants: Vec<TenantSettings>,
     poll: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), StoreError> {
-    for settings in &tenants {
-        store.upsert_tenant(settings).await?;
-    }
     loop {
         if *shutdown.borrow() {
             return Ok(());
         }
-        if let Err(error) = pass(&*store, &queue, &tenants, graph_store::now_ms()).await {
+        if let Err(error) = pass(&*store, &queue, graph_store::now_ms()).await {
             tracing::error!("scheduler pass failed (retrying): {error}");
         }
         tokio::select! {

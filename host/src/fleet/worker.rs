@@ -13,23 +13,25 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use alert_rules::{RetryPolicy, Rule};
-use graph_store::{RunOutcome, RunStatus, Store, StoreError, Trigger};
-use tokio::sync::watch;
+use graph_store::{RunOutcome, RunStatus, Store, StoreError};
+use tokio::sync::{Mutex, watch};
 use tokio::task::JoinSet;
 
 use super::FleetError;
-use super::queue::{Lease, Queue, QueueSettings, Taken};
-use crate::config::TenantsConfig;
+use super::queue::{Job, Lease, Queue, QueueSettings, Taken};
+use super::tenants::{self, LoadError};
+use crate::bindings::PluginInfo;
+use crate::config::TenantConfig;
+use crate::job::{self, Mode};
 use crate::monitor::webhook::EgressTransport;
 use crate::monitor::{self, MonitorError, rules};
-use crate::run_all::{DefaultComponent, PreparedTenant, prepare_all};
-use crate::runtime::Runtime;
+use crate::run_all::{DefaultComponent, PluginCache};
+use crate::runtime::{Plugin, Runtime};
 use crate::sandbox::text::Untrusted;
 use crate::serve::state::LiveProgress;
 
 /// What `worker` was asked to do.
 pub struct WorkerOptions {
-    pub tenants_file: PathBuf,
     pub store_url: String,
     pub queue_url: String,
     pub queue: QueueSettings,
@@ -41,9 +43,12 @@ pub struct WorkerOptions {
     pub name: String,
 }
 
-/// A tenant as a worker runs it.
+/// A tenant as a worker runs it: read from the store at one revision.
 struct WorkerTenant {
-    prepared: PreparedTenant,
+    revision: i64,
+    config: TenantConfig,
+    plugin: Plugin,
+    info: Arc<PluginInfo>,
     rules: Arc<Vec<Rule>>,
     transport: Arc<EgressTransport>,
 }
@@ -52,8 +57,14 @@ struct WorkerTenant {
 struct Shared {
     store: Arc<dyn Store>,
     queue: Queue,
-    tenants: HashMap<String, Arc<WorkerTenant>>,
     name: String,
+    output: PathBuf,
+    runtime: Arc<Runtime>,
+    default_component: DefaultComponent<'static>,
+    /// Tenants prepared so far, by id; replaced when the store has a newer revision.
+    tenants: Mutex<HashMap<String, Arc<WorkerTenant>>>,
+    plugins: Mutex<PluginCache>,
+    progress: Arc<LiveProgress>,
 }
 
 /// How a job ended, for the log.
@@ -69,61 +80,29 @@ enum Handled {
     LostLease,
     /// The store is unavailable: redelivered later.
     Retry,
-    /// Failed for good: on the dead-letter subject.
+    /// Failed for good: on the dead-letter subject, and recorded as a failed run.
     Dead,
 }
 
-/// Loads and checks the tenants, connects, and takes jobs until `shutdown`; jobs in
-/// flight then finish (their leases keep them safe if the process is killed instead).
+/// Connects, and takes jobs until `shutdown`; jobs in flight then finish (their
+/// leases keep them safe if the process is killed instead). Tenants are read from the
+/// store (`tenants import`) when their first job comes.
 pub async fn run(
-    runtime: &Runtime,
+    runtime: Arc<Runtime>,
     options: WorkerOptions,
-    default_component: DefaultComponent<'_>,
+    default_component: DefaultComponent<'static>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), FleetError> {
-    let config = TenantsConfig::load(&options.tenants_file)?;
-    let mut rules_by_file: HashMap<PathBuf, Arc<Vec<Rule>>> = HashMap::new();
-    for tenant in &config.tenants {
-        if let Some(path) = &tenant.rules
-            && !rules_by_file.contains_key(path)
-        {
-            let loaded = rules::load(path).map_err(|e| FleetError::Rules(e.to_string()))?;
-            rules_by_file.insert(path.clone(), Arc::new(loaded));
-        }
-    }
-    let output = options.output.join(&options.name);
-    let prepared = prepare_all(
-        runtime,
-        &config,
-        default_component,
-        &output,
-        Arc::new(LiveProgress::default()),
-    )
-    .await?;
-    let mut tenants = HashMap::new();
-    for (tenant, prepared) in config.tenants.iter().zip(prepared) {
-        let rules = tenant
-            .rules
-            .as_ref()
-            .and_then(|path| rules_by_file.get(path).cloned())
-            .unwrap_or_default();
-        let transport = Arc::new(EgressTransport::for_rules(&rules));
-        tenants.insert(
-            tenant.tenant.clone(),
-            Arc::new(WorkerTenant {
-                prepared,
-                rules,
-                transport,
-            }),
-        );
-    }
     let store = graph_store::open(&options.store_url).await?;
     let queue = Queue::connect(&options.queue_url, options.queue.clone()).await?;
     let consumer = queue.consumer().await?;
+    // The default component compiled before the first job, so a broken build fails
+    // at start, not on every job.
+    let mut plugins = PluginCache::default();
+    plugins.get(&runtime, default_component, None).await?;
     println!(
-        "worker {} ready: {} tenant(s), {} slot(s); store {}; queue {}",
+        "worker {} ready: {} slot(s); tenants from the store {}; queue {}",
         options.name,
-        tenants.len(),
         options.concurrency.max(1),
         store.location(),
         options.queue_url
@@ -131,8 +110,13 @@ pub async fn run(
     let shared = Arc::new(Shared {
         store,
         queue,
-        tenants,
         name: options.name.clone(),
+        output: options.output.join(&options.name),
+        runtime,
+        default_component,
+        tenants: Mutex::new(HashMap::new()),
+        plugins: Mutex::new(plugins),
+        progress: Arc::new(LiveProgress::default()),
     });
     let mut slots = JoinSet::new();
     for _ in 0..options.concurrency.max(1) {
@@ -170,12 +154,78 @@ fn busy_delay(settings: &QueueSettings) -> Duration {
     (settings.lease / 3).clamp(Duration::from_millis(500), Duration::from_secs(10))
 }
 
+/// Why a job's tenant is not ready to run.
+enum NotReady {
+    /// The store is away: try again later.
+    Retry(String),
+    /// It will not get better by itself (no configuration, a bad one, a component
+    /// that does not load).
+    Dead(String),
+}
+
+/// The job's tenant at the store's current revision: the one prepared before when
+/// the revision is the same, else read and prepared again.
+async fn ready(shared: &Shared, tenant: &str) -> Result<Arc<WorkerTenant>, NotReady> {
+    let record = match shared.store.tenant_config(tenant).await {
+        Ok(Some(record)) => record,
+        Ok(None) => {
+            return Err(NotReady::Dead(
+                LoadError::NotImported(tenant.into()).to_string(),
+            ));
+        }
+        Err(StoreError::Unavailable(reason)) => return Err(NotReady::Retry(reason)),
+        Err(error) => return Err(NotReady::Dead(error.to_string())),
+    };
+    if let Some(prepared) = shared.tenants.lock().await.get(tenant)
+        && prepared.revision == record.revision
+    {
+        return Ok(prepared.clone());
+    }
+    let stored = tenants::from_record(record).map_err(|e| NotReady::Dead(e.to_string()))?;
+    let (plugin, info) = shared
+        .plugins
+        .lock()
+        .await
+        .get(
+            &shared.runtime,
+            shared.default_component,
+            stored.config.component.as_deref(),
+        )
+        .await
+        .map_err(|e| NotReady::Dead(e.to_string()))?;
+    let rules = Arc::new(stored.rules);
+    let prepared = Arc::new(WorkerTenant {
+        revision: stored.revision,
+        config: stored.config,
+        plugin,
+        info,
+        transport: Arc::new(EgressTransport::for_rules(&rules)),
+        rules,
+    });
+    tracing::info!(
+        tenant,
+        revision = prepared.revision,
+        "tenant read from the store"
+    );
+    shared
+        .tenants
+        .lock()
+        .await
+        .insert(tenant.to_owned(), prepared.clone());
+    Ok(prepared)
+}
+
 async fn handle(shared: &Shared, taken: Taken) -> Handled {
     let job = taken.job.clone();
     let settings = shared.queue.settings().clone();
-    let Some(tenant) = shared.tenants.get(&job.tenant).cloned() else {
-        let error = format!("worker {} has no tenant {:?}", shared.name, job.tenant);
-        return dead(shared, &taken, &error).await;
+    let tenant = match ready(shared, &job.tenant).await {
+        Ok(tenant) => tenant,
+        Err(NotReady::Retry(reason)) => {
+            tracing::warn!(tenant = %job.tenant, "store unavailable, job retried: {reason}");
+            let _ = taken.nak(Duration::from_secs(5)).await;
+            return Handled::Retry;
+        }
+        Err(NotReady::Dead(error)) => return dead(shared, &taken, &error).await,
     };
     let lease = match shared.queue.acquire(&job.tenant, &shared.name).await {
         Ok(Some(lease)) => lease,
@@ -254,21 +304,31 @@ async fn run_leased(
         })
     };
 
-    let trigger = if job.trigger == "manual" {
-        Trigger::Manual
-    } else {
-        Trigger::Schedule
+    let trigger = job.store_trigger();
+    // Secret references are read now, on this machine, for this run.
+    let spec = match job::prepare(
+        &tenant.config,
+        &tenant.info,
+        &[],
+        Mode::MultiTenant,
+        &shared.output.join(&job.tenant),
+        shared.progress.clone(),
+    ) {
+        Ok(spec) => spec,
+        Err(error) => {
+            heartbeat.abort();
+            return dead(shared, taken, &error.to_string()).await;
+        }
     };
-    let prepared = &tenant.prepared;
     let fence = i64::try_from(lease.fence).unwrap_or(i64::MAX);
     // A lost lease stops the run where it is: nothing of it is persisted (a persist
     // in progress rolls back), and the lease's next holder abandons its run record.
     let mut lost_wait = lost.clone();
     let result = tokio::select! {
         result = monitor::run_and_persist_fenced(
-            &prepared.plugin,
-            &prepared.info,
-            prepared.spec.clone(),
+            &tenant.plugin,
+            &tenant.info,
+            spec,
             store,
             trigger,
             Some(fence),
@@ -389,13 +449,44 @@ async fn retry_or_dead(shared: &Shared, taken: &Taken, error: StoreError) -> Han
     dead(shared, taken, &error.to_string()).await
 }
 
+/// Fails the job for good: its error on the dead-letter subject and, when the tenant
+/// is in the store, as a failed run (so `runs` and the console show it), then `term`.
 async fn dead(shared: &Shared, taken: &Taken, error: &str) -> Handled {
-    tracing::error!(tenant = %taken.job.tenant, "job failed for good: {}", Untrusted(error));
-    if let Err(publish) = shared.queue.dead_letter(&taken.job, error).await {
+    let job = &taken.job;
+    let subject = shared.queue.dead_letter_subject(&job.tenant);
+    tracing::error!(tenant = %job.tenant, "job failed for good ({subject}): {}", Untrusted(error));
+    if let Err(publish) = shared.queue.dead_letter(job, error).await {
         tracing::error!("dead letter not published: {publish}");
         let _ = taken.nak(Duration::from_secs(5)).await;
         return Handled::Retry;
     }
+    record_dead_letter(&*shared.store, job, &subject, error).await;
     let _ = taken.term().await;
     Handled::Dead
+}
+
+/// A failed run saying where the dead letter went.
+async fn record_dead_letter(store: &dyn Store, job: &Job, subject: &str, error: &str) {
+    let trigger = job.store_trigger();
+    let now = graph_store::now_ms();
+    let run = match store.begin_run(&job.tenant, trigger, now).await {
+        Ok(run) => run,
+        Err(StoreError::UnknownTenant(_)) => return,
+        Err(failure) => {
+            tracing::warn!(tenant = %job.tenant, "dead letter not recorded as a run: {failure}");
+            return;
+        }
+    };
+    let outcome = RunOutcome {
+        status: RunStatus::Failure,
+        finished_at_ms: now,
+        partial_types: Default::default(),
+        failed_whole: true,
+        error: Some(format!("dead letter ({subject}): {error}")),
+        summary: None,
+        fence: None,
+    };
+    if let Err(failure) = store.end_run(run, outcome).await {
+        tracing::warn!(tenant = %job.tenant, "dead letter not recorded as a run: {failure}");
+    }
 }

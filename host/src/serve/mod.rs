@@ -27,11 +27,12 @@ use crate::monitor::{self, rules};
 use crate::run_all::{DefaultComponent, PreparedTenant, RunAllError, prepare_all};
 use crate::runtime::Runtime;
 use crate::sandbox::text::Untrusted;
-use state::{AppState, LiveProgress};
+use state::{AppState, LiveProgress, ServedTenants};
 
 /// What `serve` was asked to do.
 pub struct ServeOptions {
-    pub tenants_file: PathBuf,
+    /// The tenants file; `None` only with `queue` (the fleet's tenants are in the store).
+    pub tenants_file: Option<PathBuf>,
     pub store_url: String,
     /// Runs write their files under `OUTPUT/<tenant>/`.
     pub output: PathBuf,
@@ -147,12 +148,18 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let access = security::AccessPolicy::for_listener(options.listen, options.token.clone())?;
-    let tenants = TenantsConfig::load(&options.tenants_file)?;
     if let Some((queue_url, settings)) = options.queue.clone() {
+        if let Some(file) = &options.tenants_file {
+            return Err(ServeError::Config(ConfigError::new(
+                file,
+                "(file)",
+                "serve --queue schedules the tenants in the store: load them with \
+                 `integration-host tenants import FILE --store URL`, and start serve without --tenants",
+            )));
+        }
         return serve_fleet(
             options,
             access,
-            tenants,
             &queue_url,
             settings,
             extra_routes,
@@ -160,6 +167,14 @@ pub async fn serve(
         )
         .await;
     }
+    let Some(tenants_file) = &options.tenants_file else {
+        return Err(ServeError::Config(ConfigError::new(
+            std::path::Path::new("serve"),
+            "--tenants",
+            "required (without --queue, serve runs the tenants of a tenants file)",
+        )));
+    };
+    let tenants = TenantsConfig::load(tenants_file)?;
     let mut rules_by_file: HashMap<PathBuf, Arc<Vec<Rule>>> = HashMap::new();
     for tenant in &tenants.tenants {
         if let Some(path) = &tenant.rules
@@ -217,7 +232,7 @@ pub async fn serve(
     let state = Arc::new(AppState::new(
         store.clone(),
         scheduler.handle(),
-        names.clone(),
+        ServedTenants::Listed(names.clone()),
         progress,
     ));
     let mut app = api::router(state).merge(console::router());
@@ -228,7 +243,7 @@ pub async fn serve(
     println!(
         "serving {} tenant(s) from {}; store {}; API and console at http://{address}/",
         names.len(),
-        options.tenants_file.display(),
+        tenants_file.display(),
         store.location()
     );
     let (stopped, server) = spawn_http(listener, app, access, shutdown);
@@ -282,12 +297,11 @@ async fn bind(listen: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr
     Ok((listener, address))
 }
 
-/// `serve --queue`: the fleet's scheduler (jobs published for `worker`s) and the same
-/// API and console over the shared store.
+/// `serve --queue`: the fleet's scheduler (jobs published for `worker`s, for every
+/// tenant in the shared store) and the same API and console over that store.
 async fn serve_fleet(
     options: ServeOptions,
     access: security::AccessPolicy,
-    tenants: TenantsConfig,
     queue_url: &str,
     settings: crate::fleet::queue::QueueSettings,
     extra_routes: Option<Router>,
@@ -295,33 +309,25 @@ async fn serve_fleet(
 ) -> Result<(), ServeError> {
     let store = graph_store::open(&options.store_url).await?;
     let queue = crate::fleet::queue::Queue::connect(queue_url, settings).await?;
-    let names: BTreeSet<String> = tenants.tenants.iter().map(|t| t.tenant.clone()).collect();
-    let scheduled: Vec<_> = tenants
-        .tenants
-        .iter()
-        .map(|t| t.monitoring.clone())
-        .collect();
     let state = Arc::new(AppState::new(
         store.clone(),
         crate::monitor::scheduler::SchedulerHandle::detached(store.clone()),
-        names.clone(),
+        ServedTenants::Store,
         Arc::new(LiveProgress::default()),
     ));
-    let mut app = api::router(state);
+    let mut app = api::router(state).merge(console::router());
     if let Some(extra) = extra_routes {
         app = app.merge(extra);
     }
     let (listener, address) = bind(options.listen).await?;
+    let tenants = store.tenants().await?.len();
     println!(
-        "scheduling {} tenant(s) from {} on {queue_url}; store {}; API and console at http://{address}/",
-        names.len(),
-        options.tenants_file.display(),
+        "scheduling the store's tenants ({tenants} now) on {queue_url}; store {}; API and console at http://{address}/",
         store.location()
     );
     let (stopped, server) = spawn_http(listener, app, access, shutdown);
     let scheduled =
-        crate::fleet::scheduler::run(store, queue, scheduled, Duration::from_secs(1), stopped)
-            .await;
+        crate::fleet::scheduler::run(store, queue, Duration::from_secs(1), stopped).await;
     let _ = server.await;
     scheduled?;
     Ok(())

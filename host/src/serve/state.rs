@@ -61,11 +61,29 @@ struct CachedGraph {
 }
 
 /// Shared by every handler.
+/// Which tenants a `serve` schedules.
+pub enum ServedTenants {
+    /// The tenants of its tenants file.
+    Listed(BTreeSet<String>),
+    /// Every tenant in the store (`serve --queue`: tenants are imported into the
+    /// shared store, also while it runs).
+    Store,
+}
+
+impl ServedTenants {
+    pub fn contains(&self, tenant: &str) -> bool {
+        match self {
+            ServedTenants::Listed(names) => names.contains(tenant),
+            ServedTenants::Store => true,
+        }
+    }
+}
+
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub scheduler: SchedulerHandle,
     /// The tenants this `serve` runs (triggers for others are refused).
-    pub tenants: BTreeSet<String>,
+    pub tenants: ServedTenants,
     pub progress: Arc<LiveProgress>,
     graphs: Mutex<HashMap<String, CachedGraph>>,
     /// One load at a time per process: a 100k-user graph takes a while to build.
@@ -76,7 +94,7 @@ impl AppState {
     pub fn new(
         store: Arc<dyn Store>,
         scheduler: SchedulerHandle,
-        tenants: BTreeSet<String>,
+        tenants: ServedTenants,
         progress: Arc<LiveProgress>,
     ) -> AppState {
         AppState {
