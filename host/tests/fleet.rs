@@ -99,6 +99,28 @@ impl Drop for Scratch {
     }
 }
 
+/// The tenants' secret: the store holds a reference to this variable, and only the
+/// workers' environment holds its value.
+const API_KEY_VAR: &str = "FLEET_TEST_JUMPCLOUD_API_KEY";
+
+/// `integration-host ARGS` with the test's component cache and `api_key` in
+/// [`API_KEY_VAR`] (none when empty).
+fn host(args: &[&str], api_key: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_integration-host"));
+    command
+        .args(args)
+        .env(
+            "INTEGRATION_HOST_CACHE_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache"),
+        )
+        .env("RUST_LOG", "info")
+        .env_remove(API_KEY_VAR);
+    if !api_key.is_empty() {
+        command.env(API_KEY_VAR, api_key);
+    }
+    command
+}
+
 /// A child process, killed (by its PID) when dropped; its output in a file.
 struct Process {
     child: Child,
@@ -106,16 +128,10 @@ struct Process {
 }
 
 impl Process {
-    fn start(name: &str, args: &[&str], scratch: &Scratch) -> Process {
+    fn start(name: &str, args: &[&str], scratch: &Scratch, api_key: &str) -> Process {
         let log = scratch.0.join(format!("{name}.log"));
         let file = std::fs::File::create(&log).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_integration-host"))
-            .args(args)
-            .env(
-                "INTEGRATION_HOST_CACHE_DIR",
-                Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache"),
-            )
-            .env("RUST_LOG", "info")
+        let child = host(args, api_key)
             .stdout(file.try_clone().expect("log file"))
             .stderr(file)
             .stdin(Stdio::null())
@@ -187,15 +203,16 @@ async fn simulator() -> Simulator {
     .expect("start simulator")
 }
 
-fn tenants_file(scratch: &Scratch, sim: &Simulator, tenants: &[&str]) -> PathBuf {
+/// A tenants file: each tenant's API key a reference to `key_var` (the fleet's
+/// tenants are stored; their secrets are not).
+fn tenants_file(scratch: &Scratch, sim: &Simulator, tenants: &[(&str, &str)]) -> PathBuf {
     let authority = sim.base_url().replace("http://", "");
     let mut text = String::from("maxConcurrentTenants = 4\n");
-    for tenant in tenants {
+    for (tenant, key_var) in tenants {
         text.push_str(&format!(
             "[[tenant]]\ntenant = \"{tenant}\"\npollingInterval = \"ONE_DAY\"\n\
-             [tenant.integration]\napiKey = \"{}\"\nbaseUrl = \"{}\"\n\
+             [tenant.integration]\napiKey = {{ env = \"{key_var}\" }}\nbaseUrl = \"{}\"\n\
              [tenant.sandbox]\nallowedHosts = [\"{authority}\"]\n",
-            sim.api_key(),
             sim.base_url()
         ));
     }
@@ -209,25 +226,51 @@ struct Fleet {
     store_url: String,
     nats: String,
     namespace: String,
-    tenants: PathBuf,
     store: Arc<dyn Store>,
+    api_key: String,
     _sim: Simulator,
 }
 
 impl Fleet {
+    /// A fresh store with `tenants` imported into it (`tenants import`).
     async fn new(name: &str, servers: &Servers, tenants: &[&str]) -> Fleet {
+        let keyed: Vec<(&str, &str)> = tenants.iter().map(|t| (*t, API_KEY_VAR)).collect();
+        Fleet::with_tenants(name, servers, &keyed).await
+    }
+
+    /// As [`Fleet::new`], each tenant's key read from the variable named beside it.
+    async fn with_tenants(name: &str, servers: &Servers, tenants: &[(&str, &str)]) -> Fleet {
         let scratch = Scratch::new(name);
         let sim = simulator().await;
-        let tenants = tenants_file(&scratch, &sim, tenants);
+        let file = tenants_file(&scratch, &sim, tenants);
         let store_url = fresh_database(&servers.postgres).await;
+        let api_key = sim.api_key().to_owned();
+        let imported = host(
+            &[
+                "tenants",
+                "import",
+                file.to_str().expect("utf-8"),
+                "--store",
+                &store_url,
+            ],
+            &api_key,
+        )
+        .output()
+        .expect("run tenants import");
+        assert!(
+            imported.status.success(),
+            "tenants import: {}{}",
+            String::from_utf8_lossy(&imported.stdout),
+            String::from_utf8_lossy(&imported.stderr)
+        );
         let store = graph_store::open(&store_url).await.expect("open store");
         Fleet {
             scratch,
             store_url,
             nats: servers.nats.clone(),
             namespace: unique("t"),
-            tenants,
             store,
+            api_key,
             _sim: sim,
         }
     }
@@ -240,8 +283,6 @@ impl Fleet {
 
     fn common<'a>(&'a self, args: &mut Vec<&'a str>) {
         args.extend([
-            "--tenants",
-            self.tenants.to_str().expect("utf-8"),
             "--store",
             &self.store_url,
             "--queue",
@@ -254,7 +295,8 @@ impl Fleet {
     fn scheduler(&self, name: &str) -> Process {
         let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--lease-seconds", "3"];
         self.common(&mut args);
-        Process::start(name, &args, &self.scratch)
+        // The scheduler runs nothing: it never needs a tenant's secret.
+        Process::start(name, &args, &self.scratch, "")
     }
 
     fn worker(&self, name: &str, concurrency: usize) -> Process {
@@ -274,7 +316,7 @@ impl Fleet {
         ];
         self.common(&mut args);
         // The args borrow locals: start before they go.
-        Process::start(name, &args, &self.scratch)
+        Process::start(name, &args, &self.scratch, &self.api_key)
     }
 
     /// Waits until the tenant has a run in flight; returns it.
@@ -562,7 +604,8 @@ async fn two_schedulers_three_workers_and_a_nats_restart_lose_and_double_nothing
         wait_for("every process to be ready", || {
             let log = process.log();
             async move {
-                (log.contains(" ready: ") || log.contains("scheduling 4 tenant(s)")).then_some(())
+                (log.contains(" ready: ") || log.contains("scheduling the store's tenants (4 now)"))
+                    .then_some(())
             }
         })
         .await;
@@ -813,4 +856,118 @@ async fn postgres_away_mid_run_writes_nothing_half_and_the_run_completes_once() 
     assert_eq!(users, USERS, "one whole graph");
     assert_eq!(fleet.jobs_left().await, 0, "{log}");
     eprintln!("{log}");
+}
+
+/// The address a scheduler's log says its API listens on.
+fn api_address(log: &str) -> Option<String> {
+    let start = log.find("API and console at http://")? + "API and console at http://".len();
+    let rest = &log[start..];
+    Some(rest[..rest.find('/')?].to_owned())
+}
+
+/// A GET on loopback, its body.
+fn http_get(address: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).expect("connect to the API");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("response");
+    response
+}
+
+/// A tenant whose secret is not on the worker fails for good: its job goes to the
+/// dead-letter subject with the error, `runs` and the console's API show it as a failed
+/// run saying so, the queue holds nothing of it, and a healthy tenant beside it runs.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_that_fails_for_good_is_dead_lettered_and_shown_in_runs() {
+    let test = "a_job_that_fails_for_good_is_dead_lettered_and_shown_in_runs";
+    let Some(servers) = servers(test) else {
+        return;
+    };
+    let missing = "FLEET_TEST_KEY_NOT_ON_ANY_WORKER";
+    let fleet = Fleet::with_tenants(
+        "dead",
+        &servers,
+        &[("echo", API_KEY_VAR), ("foxtrot", missing)],
+    )
+    .await;
+    let scheduler = fleet.scheduler("scheduler");
+    let worker = fleet.worker("worker", 2);
+    fleet.persisted("echo").await;
+    let store = fleet.store.clone();
+    let failed = wait_for("foxtrot's failed run", || {
+        let store = store.clone();
+        async move {
+            runs(&*store, "foxtrot")
+                .await
+                .into_iter()
+                .find(|r| r.status == RunStatus::Failure)
+        }
+    })
+    .await;
+    let log = worker.log();
+    let error = failed.error.clone().unwrap_or_default();
+    let subject = format!("{}.dead.foxtrot", fleet.namespace);
+    assert!(
+        error.starts_with(&format!("dead letter ({subject}): ")),
+        "{error}\n{log}"
+    );
+    assert!(
+        error.contains(&format!("the environment variable {missing} is not set")),
+        "{error}"
+    );
+    assert!(!failed.persisted);
+
+    // The dead letter itself: one message on the tenant's subject, with the error.
+    let client = async_nats::connect(&fleet.nats).await.expect("connect");
+    let js = async_nats::jetstream::new(client);
+    let mut dead = js
+        .get_stream(format!("{}_dead", fleet.namespace))
+        .await
+        .expect("dead-letter stream");
+    let message = dead
+        .get_last_raw_message_by_subject(&subject)
+        .await
+        .expect("a dead letter for foxtrot");
+    let letter: serde_json::Value = serde_json::from_slice(&message.payload).expect("json");
+    assert_eq!(letter["job"]["tenant"], "foxtrot");
+    assert!(
+        letter["error"]
+            .as_str()
+            .is_some_and(|e| e.contains(missing)),
+        "{letter}"
+    );
+    assert_eq!(dead.info().await.expect("info").state.messages, 1);
+
+    // `runs` on the operator's terminal.
+    let shown = host(
+        &["runs", "--tenant", "foxtrot", "--store", &fleet.store_url],
+        "",
+    )
+    .output()
+    .expect("runs");
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown.contains("failure") && shown.contains(&format!("dead letter ({subject})")),
+        "{shown}"
+    );
+
+    // The console reads the same run from the scheduler's API.
+    let address = api_address(&scheduler.log()).expect("the scheduler prints its address");
+    let body = http_get(&address, "/api/tenants/foxtrot/runs");
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    assert!(body.contains("dead letter ("), "{body}");
+
+    // Nothing of foxtrot is left to deliver, and echo ran normally.
+    assert_eq!(fleet.jobs_left().await, 0, "{log}");
+    let echo = runs_of(&*fleet.store, "echo").await;
+    assert!(
+        echo.iter()
+            .any(|r| r.persisted && r.status == RunStatus::Success),
+        "{echo:#?}"
+    );
 }
