@@ -400,13 +400,20 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use integration_host::config::ConfigValue;
 
     #[test]
     fn tenant_file_escapes_quotes_and_backslashes() {
         let text = tenant_file("a\"b\\c", "http://127.0.0.1:1");
         let config = TenantConfig::parse(Path::new("t.toml"), &text).expect("parses");
-        assert_eq!(config.integration["apiKey"], "a\"b\\c");
-        assert_eq!(config.integration["baseUrl"], "http://127.0.0.1:1");
+        assert_eq!(
+            config.integration["apiKey"],
+            ConfigValue::Text("a\"b\\c".into())
+        );
+        assert_eq!(
+            config.integration["baseUrl"],
+            ConfigValue::Text("http://127.0.0.1:1".into())
+        );
         assert_eq!(config.tenant, TENANT);
     }
 
