@@ -347,6 +347,44 @@ impl Fleet {
         .await
     }
 
+    /// What the test left, counted (for the record: printed, and appended to
+    /// `fleet-outcomes.txt` in the test's target folder): each tenant's runs by status,
+    /// persisted runs, users and entities in its graph; jobs left in the queue.
+    async fn record_outcome(&self, test: &str, tenants: &[&str]) {
+        let mut line = format!("{test}:");
+        for tenant in tenants {
+            let runs = runs_of(&*self.store, tenant).await;
+            let count = |status: RunStatus| runs.iter().filter(|r| r.status == status).count();
+            let objects = self.store.objects(tenant, false).await.expect("objects");
+            let entities = objects
+                .iter()
+                .filter(|o| o.object.kind == graph_store::ObjectKind::Entity)
+                .count();
+            let users = objects
+                .iter()
+                .filter(|o| o.object.object_type == "jumpcloud_user")
+                .count();
+            line.push_str(&format!(
+                " {tenant}: {} runs ({} success, {} abandoned, {} failed), {} persisted, graph {users} users / {entities} entities;",
+                runs.len(),
+                count(RunStatus::Success),
+                count(RunStatus::Abandoned),
+                count(RunStatus::Failure),
+                runs.iter().filter(|r| r.persisted).count(),
+            ));
+        }
+        line.push_str(&format!(" jobs left {}", self.jobs_left().await));
+        eprintln!("fleet outcome: {line}");
+        use std::io::Write;
+        if let Ok(mut file) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(Path::new(env!("CARGO_TARGET_TMPDIR")).join("fleet-outcomes.txt"))
+        {
+            let _ = writeln!(file, "{line}");
+        }
+    }
+
     /// Jobs still in the queue's stream.
     async fn jobs_left(&self) -> u64 {
         let client = async_nats::connect(&self.nats).await.expect("connect");
@@ -417,10 +455,7 @@ async fn a_killed_worker_s_tenants_are_run_once_by_another() {
         assert_eq!(users, USERS, "{tenant}: one run's graph");
     }
     let log = survivor.log();
-    assert!(
-        log.contains("abandoning a run whose worker lost its lease"),
-        "{log}"
-    );
+    assert!(log.contains("abandoning a run left unfinished"), "{log}");
     // Nothing left to run, and nothing runs again (ONE_DAY interval).
     assert_eq!(fleet.jobs_left().await, 0);
     let counts = [
@@ -459,6 +494,9 @@ async fn a_killed_worker_s_tenants_are_run_once_by_another() {
         .unwrap_or_default();
     assert_eq!(statuses.first(), Some(&"success"), "{listed}");
     assert!(statuses[1..].iter().all(|s| *s == "abandoned"), "{listed}");
+    fleet
+        .record_outcome("kill -9 mid-run", &["alpha", "beta"])
+        .await;
     eprintln!("doomed:\n{}\nsurvivor:\n{}", doomed.log(), survivor.log());
 }
 
@@ -495,6 +533,9 @@ async fn a_worker_frozen_past_its_lease_persists_nothing_when_it_wakes() {
     );
     assert!(runs_after.len() <= runs.len());
     assert_eq!(fleet.jobs_left().await, 0);
+    fleet
+        .record_outcome("SIGSTOP past the lease", &["gamma"])
+        .await;
     eprintln!("frozen:\n{log}\nother:\n{}", other.log());
 }
 
@@ -671,6 +712,9 @@ async fn two_schedulers_three_workers_and_a_nats_restart_lose_and_double_nothing
         "{}",
         logs()
     );
+    fleet
+        .record_outcome("two schedulers, three workers, NATS restarted", &tenants)
+        .await;
     eprintln!("{}", logs());
 }
 
@@ -797,9 +841,11 @@ impl Drop for OwnPostgres {
     }
 }
 
-/// PostgreSQL stops in the middle of a run and comes back a few seconds later: the
-/// worker waits or retries with a clear error, and the tenant ends with exactly one
-/// persisted run and one whole graph; nothing is half written and no job is left.
+/// PostgreSQL stops in the middle of a run and stays down until the run's persist has
+/// waited its 30 s for a connection: the worker says the store is unavailable and puts
+/// the job back; once PostgreSQL is back, the tenant ends with exactly one persisted run
+/// (the failed one abandoned) and one whole graph; nothing is half written and no job
+/// is left.
 #[tokio::test(flavor = "multi_thread")]
 async fn postgres_away_mid_run_writes_nothing_half_and_the_run_completes_once() {
     let test = "postgres_away_mid_run_writes_nothing_half_and_the_run_completes_once";
@@ -827,7 +873,13 @@ async fn postgres_away_mid_run_writes_nothing_half_and_the_run_completes_once() 
     let worker = fleet.worker("worker", 1);
     fleet.running("delta").await;
     postgres.down();
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Down until the run reaches its persist and the worker gives up waiting for a
+    // connection (the pool's 30 s): it must say so and put the job back.
+    wait_for("the worker to report the store unavailable", || {
+        let log = worker.log();
+        async move { log.contains("store unavailable, job retried").then_some(()) }
+    })
+    .await;
     postgres.up();
     let runs = fleet.persisted("delta").await;
     tokio::time::sleep(Duration::from_secs(LEASE_SECONDS + 1)).await;
@@ -855,6 +907,9 @@ async fn postgres_away_mid_run_writes_nothing_half_and_the_run_completes_once() 
         .count();
     assert_eq!(users, USERS, "one whole graph");
     assert_eq!(fleet.jobs_left().await, 0, "{log}");
+    fleet
+        .record_outcome("PostgreSQL down mid-run", &["delta"])
+        .await;
     eprintln!("{log}");
 }
 
@@ -970,4 +1025,7 @@ async fn a_job_that_fails_for_good_is_dead_lettered_and_shown_in_runs() {
             .any(|r| r.persisted && r.status == RunStatus::Success),
         "{echo:#?}"
     );
+    fleet
+        .record_outcome("dead letter", &["echo", "foxtrot"])
+        .await;
 }

@@ -403,19 +403,17 @@ async fn run_leased(
     }
 }
 
-/// Marks the tenant's `running` runs abandoned: their worker lost the lease we hold.
+/// Marks the tenant's `running` runs abandoned: we hold the lease, so their worker
+/// stopped, stalled past its lease, or could not reach the store to end them.
 async fn abandon_left_over(store: &dyn Store, tenant: &str) -> Result<(), StoreError> {
     for run in store.runs(tenant, 10).await? {
         if run.status == RunStatus::Running {
-            tracing::warn!(
-                tenant,
-                run = run.id,
-                "abandoning a run whose worker lost its lease"
-            );
+            tracing::warn!(tenant, run = run.id, "abandoning a run left unfinished");
             abandon(
                 store,
                 run.id,
-                "abandoned: its worker stopped or stalled past its lease",
+                "abandoned: left unfinished (its worker stopped, stalled past its lease, \
+                 or could not reach the store)",
             )
             .await;
         }
