@@ -936,7 +936,8 @@ fn http_get(address: &str, path: &str) -> String {
 
 /// A tenant whose secret is not on the worker fails for good: its job goes to the
 /// dead-letter subject with the error, `runs` and the console's API show it as a failed
-/// run saying so, the queue holds nothing of it, and a healthy tenant beside it runs.
+/// run saying so, the queue holds nothing of it, and a healthy tenant beside it runs,
+/// its steps shown live by the scheduler's console API.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_job_that_fails_for_good_is_dead_lettered_and_shown_in_runs() {
     let test = "a_job_that_fails_for_good_is_dead_lettered_and_shown_in_runs";
@@ -952,6 +953,29 @@ async fn a_job_that_fails_for_good_is_dead_lettered_and_shown_in_runs() {
     .await;
     let scheduler = fleet.scheduler("scheduler");
     let worker = fleet.worker("worker", 2);
+    // While echo runs on the worker, the scheduler's console API shows its steps (the
+    // worker's progress notes over NATS).
+    let address = wait_for("the scheduler's address", || {
+        let log = scheduler.log();
+        async move { api_address(&log) }
+    })
+    .await;
+    let progress = wait_for("echo's steps in the scheduler's API", || {
+        let body = http_get(&address, "/api/tenants/echo/progress");
+        async move {
+            let json: serde_json::Value =
+                serde_json::from_str(body.split_once("\r\n\r\n")?.1).ok()?;
+            let steps = json["steps"].as_array()?;
+            (json["running"] == true && !steps.is_empty()).then_some(json)
+        }
+    })
+    .await;
+    assert!(
+        progress["steps"][0]["step"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty()),
+        "{progress}"
+    );
     fleet.persisted("echo").await;
     let store = fleet.store.clone();
     let failed = wait_for("foxtrot's failed run", || {
@@ -1012,7 +1036,6 @@ async fn a_job_that_fails_for_good_is_dead_lettered_and_shown_in_runs() {
     );
 
     // The console reads the same run from the scheduler's API.
-    let address = api_address(&scheduler.log()).expect("the scheduler prints its address");
     let body = http_get(&address, "/api/tenants/foxtrot/runs");
     assert!(body.starts_with("HTTP/1.1 200"), "{body}");
     assert!(body.contains("dead letter ("), "{body}");

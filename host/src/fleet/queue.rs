@@ -20,6 +20,21 @@ use async_nats::HeaderMap;
 use async_nats::jetstream::{self, AckKind, consumer, kv, stream};
 use serde::{Deserialize, Serialize};
 
+/// A run's step progress as a worker publishes it for the consoles: core NATS on
+/// `NS.progress.<tenant>`, kept nowhere (a console that misses a note sees the next).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProgressNote {
+    pub tenant: String,
+    pub worker: String,
+    /// `false` once the run is over.
+    pub running: bool,
+    /// `(step, done, total)`.
+    pub steps: Vec<(String, u64, Option<u64>)>,
+}
+
+/// Notes larger than this are dropped by the receiver.
+pub const MAX_PROGRESS_NOTE_BYTES: usize = 64 * 1024;
+
 /// Why the queue failed.
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
@@ -385,6 +400,25 @@ impl Queue {
             Err(error) if error.kind() == kv::DeleteErrorKind::WrongLastRevision => Ok(()),
             Err(error) => Err(nats(error)),
         }
+    }
+
+    /// Publishes a run's progress for the consoles (best effort).
+    pub async fn publish_progress(&self, note: &ProgressNote) -> Result<(), QueueError> {
+        let payload = serde_json::to_vec(note).map_err(nats)?;
+        self.js
+            .client()
+            .publish(self.subject("progress", &note.tenant), payload.into())
+            .await
+            .map_err(nats)
+    }
+
+    /// Every worker's progress notes, as they come.
+    pub async fn progress_notes(&self) -> Result<async_nats::Subscriber, QueueError> {
+        self.js
+            .client()
+            .subscribe(format!("{}.progress.>", self.settings.namespace))
+            .await
+            .map_err(nats)
     }
 
     /// Where a tenant's dead letters go: `NS.dead.<tenant>`.

@@ -9,8 +9,10 @@ use std::time::Duration;
 use graph_store::{RunRecord, RunStatus, Store, StoreError};
 use tokio::sync::watch;
 
-use super::queue::{Job, Published, Queue, QueueError};
+use super::queue::{Job, MAX_PROGRESS_NOTE_BYTES, ProgressNote, Published, Queue, QueueError};
+use crate::config::check_tenant_id;
 use crate::monitor::scheduler::next_due;
+use crate::serve::state::LiveProgress;
 
 /// Why a pass of the scheduler failed (it goes on with the next pass).
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +109,39 @@ pub async fn run(
         tokio::select! {
             _ = tokio::time::sleep(poll) => {}
             _ = shutdown.changed() => {}
+        }
+    }
+}
+
+/// Steps a progress note may list, and the length of a step id in one.
+const MAX_NOTE_STEPS: usize = 256;
+const MAX_NOTE_STEP_ID: usize = 128;
+
+/// Feeds the workers' progress notes into the console's `progress` until the
+/// subscription ends. Notes are checked as anything read off the network: too large,
+/// not JSON of a note, or naming no valid tenant, they are dropped.
+pub async fn follow_progress(mut notes: async_nats::Subscriber, progress: Arc<LiveProgress>) {
+    use futures_util::StreamExt;
+    while let Some(message) = notes.next().await {
+        if message.payload.len() > MAX_PROGRESS_NOTE_BYTES {
+            continue;
+        }
+        let Ok(note) = serde_json::from_slice::<ProgressNote>(&message.payload) else {
+            continue;
+        };
+        if check_tenant_id(&note.tenant).is_err() {
+            continue;
+        }
+        if note.running {
+            let steps = note
+                .steps
+                .into_iter()
+                .filter(|(step, ..)| step.len() <= MAX_NOTE_STEP_ID)
+                .take(MAX_NOTE_STEPS)
+                .collect();
+            progress.replace(&note.tenant, steps);
+        } else {
+            progress.end(&note.tenant);
         }
     }
 }

@@ -18,7 +18,7 @@ use tokio::sync::{Mutex, watch};
 use tokio::task::JoinSet;
 
 use super::FleetError;
-use super::queue::{Job, Lease, Queue, QueueSettings, Taken};
+use super::queue::{Job, Lease, ProgressNote, Queue, QueueSettings, Taken};
 use super::tenants::{self, LoadError};
 use crate::bindings::PluginInfo;
 use crate::config::TenantConfig;
@@ -118,6 +118,19 @@ pub async fn run(
         plugins: Mutex::new(plugins),
         progress: Arc::new(LiveProgress::default()),
     });
+    // The steps of the runs in flight, for the consoles, twice a second.
+    let publisher = {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(PROGRESS_EVERY).await;
+                for tenant in shared.progress.in_flight() {
+                    let steps = shared.progress.snapshot(&tenant).unwrap_or_default();
+                    publish_progress(&shared, &tenant, true, steps).await;
+                }
+            }
+        })
+    };
     let mut slots = JoinSet::new();
     for _ in 0..options.concurrency.max(1) {
         let shared = shared.clone();
@@ -146,7 +159,28 @@ pub async fn run(
     }
     let _ = shutdown.wait_for(|stop| *stop).await;
     while slots.join_next().await.is_some() {}
+    publisher.abort();
     Ok(())
+}
+
+/// How often a worker tells the consoles where its runs are.
+const PROGRESS_EVERY: Duration = Duration::from_millis(500);
+
+async fn publish_progress(
+    shared: &Shared,
+    tenant: &str,
+    running: bool,
+    steps: Vec<(String, u64, Option<u64>)>,
+) {
+    let note = ProgressNote {
+        tenant: tenant.to_owned(),
+        worker: shared.name.clone(),
+        running,
+        steps,
+    };
+    if let Err(error) = shared.queue.publish_progress(&note).await {
+        tracing::debug!(tenant, "progress not published: {error}");
+    }
 }
 
 /// How long a job waits before it is offered again while its tenant's lease is held.
@@ -324,6 +358,7 @@ async fn run_leased(
     // A lost lease stops the run where it is: nothing of it is persisted (a persist
     // in progress rolls back), and the lease's next holder abandons its run record.
     let mut lost_wait = lost.clone();
+    shared.progress.begin(&job.tenant);
     let result = tokio::select! {
         result = monitor::run_and_persist_fenced(
             &tenant.plugin,
@@ -336,6 +371,8 @@ async fn run_leased(
         _ = lost_wait.wait_for(|lost| *lost) => None,
     };
     heartbeat.abort();
+    shared.progress.end(&job.tenant);
+    publish_progress(shared, &job.tenant, false, Vec::new()).await;
     let lost_lease = *lost.borrow();
     match result {
         Some(Ok(monitored)) => {

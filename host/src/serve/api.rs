@@ -99,8 +99,14 @@ async fn view(state: &AppState, tenant: TenantState) -> Result<TenantView, ApiEr
         .await?
         .len();
     let id = tenant.settings.tenant.clone();
+    // In flight here, or anywhere the store knows of (a fleet's worker, `run --store`).
+    let running = state.scheduler.is_running(&id)
+        || tenant
+            .last_run
+            .as_ref()
+            .is_some_and(|run| run.status == graph_store::RunStatus::Running);
     Ok(TenantView {
-        running: state.scheduler.is_running(&id),
+        running,
         served: state.tenants.contains(&id),
         open_alerts,
         state: tenant,
@@ -208,8 +214,15 @@ async fn progress(
         .into_iter()
         .map(|(step, done, total)| json!({"step": step, "done": done, "total": total}))
         .collect();
+    let running = state.scheduler.is_running(&tenant)
+        || state
+            .store
+            .tenant(&tenant)
+            .await?
+            .last_run
+            .is_some_and(|run| run.status == graph_store::RunStatus::Running);
     Ok(Json(json!({
-        "running": state.scheduler.is_running(&tenant),
+        "running": running,
         "steps": steps,
     })))
 }

@@ -309,11 +309,17 @@ async fn serve_fleet(
 ) -> Result<(), ServeError> {
     let store = graph_store::open(&options.store_url).await?;
     let queue = crate::fleet::queue::Queue::connect(queue_url, settings).await?;
+    // The workers' step progress, for the console's "Run now".
+    let progress = Arc::new(LiveProgress::default());
+    let notes = tokio::spawn(crate::fleet::scheduler::follow_progress(
+        queue.progress_notes().await?,
+        progress.clone(),
+    ));
     let state = Arc::new(AppState::new(
         store.clone(),
         crate::monitor::scheduler::SchedulerHandle::detached(store.clone()),
         ServedTenants::Store,
-        Arc::new(LiveProgress::default()),
+        progress,
     ));
     let mut app = api::router(state).merge(console::router());
     if let Some(extra) = extra_routes {
@@ -329,6 +335,7 @@ async fn serve_fleet(
     let scheduled =
         crate::fleet::scheduler::run(store, queue, Duration::from_secs(1), stopped).await;
     let _ = server.await;
+    notes.abort();
     scheduled?;
     Ok(())
 }

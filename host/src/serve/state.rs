@@ -32,6 +32,25 @@ impl LiveProgress {
         }
     }
 
+    /// Replaces the tenant's steps with what a fleet worker reported.
+    pub fn replace(&self, tenant: &str, steps: Vec<(String, u64, Option<u64>)>) {
+        if let Ok(mut runs) = self.runs.lock() {
+            let steps = steps
+                .into_iter()
+                .map(|(step, done, total)| (step, (done, total)))
+                .collect();
+            runs.insert(tenant.to_owned(), steps);
+        }
+    }
+
+    /// The tenants with a run in flight.
+    pub fn in_flight(&self) -> Vec<String> {
+        self.runs
+            .lock()
+            .map(|runs| runs.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// Steps of the tenant's run in flight: `(step, done, total)`.
     pub fn snapshot(&self, tenant: &str) -> Option<Vec<(String, u64, Option<u64>)>> {
         let runs = self.runs.lock().ok()?;
