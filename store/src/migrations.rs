@@ -34,6 +34,11 @@ pub const SQLITE: &[Migration] = &[
         name: "tenant_config",
         sql: include_str!("../migrations/sqlite/0004_tenant_config.sql"),
     },
+    Migration {
+        version: 5,
+        name: "live_type_counts",
+        sql: include_str!("../migrations/sqlite/0005_live_type_counts.sql"),
+    },
 ];
 
 /// PostgreSQL's migrations, oldest first: the same versions and names as SQLite's, so
@@ -58,6 +63,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 4,
         name: "tenant_config",
         sql: include_str!("../migrations/postgres/0004_tenant_config.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "live_type_counts",
+        sql: include_str!("../migrations/postgres/0005_live_type_counts.sql"),
     },
 ];
 

@@ -168,7 +168,7 @@ async fn changes(
     State(state): State<Arc<AppState>>,
     Path(tenant): Path<String>,
     Query(query): Query<ChangesQuery>,
-) -> ApiResult<graph_store::ChangeSet> {
+) -> ApiResult<Value> {
     let change = match query.change.as_deref() {
         None | Some("") => None,
         Some(text) => Some(ChangeKind::parse(text).ok_or_else(|| {
@@ -184,9 +184,62 @@ async fn changes(
         limit: Some(query.limit.unwrap_or(500).min(10_000)),
         offset: query.offset.unwrap_or(0),
     };
-    Ok(Json(
-        state.store.changes(&tenant, query.run, &filter).await?,
-    ))
+    let set = state.store.changes(&tenant, query.run, &filter).await?;
+    let names = change_names(&state, &tenant, &set).await?;
+    let mut body = serde_json::to_value(&set).map_err(|error| {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("change set: {error}"))
+    })?;
+    if let Some(object) = body.as_object_mut() {
+        object.insert("names".into(), json!(names));
+    }
+    Ok(Json(body))
+}
+
+/// Keys of one page of changes (entities, and both ends of relationships) named more
+/// readably than by key, at most this many per page.
+const MAX_NAMED: usize = 3_000;
+
+/// The human name of each entity a page of changes mentions (`displayName`, `name`,
+/// the first `email`, or `username`), from the current graph, tombstones included: an
+/// updated user whose name did not change is still shown by name, not by key.
+async fn change_names(
+    state: &AppState,
+    tenant: &str,
+    set: &graph_store::ChangeSet,
+) -> Result<BTreeMap<String, String>, ApiError> {
+    let mut keys = std::collections::BTreeSet::new();
+    for change in &set.changes {
+        match change.kind {
+            ObjectKind::Entity => {
+                keys.insert(change.key.as_str());
+            }
+            ObjectKind::Relationship => {
+                keys.extend(change.from_key.as_deref());
+                keys.extend(change.to_key.as_deref());
+            }
+        }
+    }
+    let mut names = BTreeMap::new();
+    for key in keys.into_iter().take(MAX_NAMED) {
+        if let Some(found) = state.store.object(tenant, key).await?
+            && let Some(name) = display_name(&found.object.properties)
+        {
+            names.insert(key.to_owned(), name);
+        }
+    }
+    Ok(names)
+}
+
+/// An entity's name for people: `displayName`, `name`, the (first) `email`, `username`.
+fn display_name(properties: &serde_json::Map<String, Value>) -> Option<String> {
+    ["displayName", "name", "email", "username"]
+        .iter()
+        .filter_map(|field| match properties.get(*field)? {
+            Value::String(text) => Some(text.clone()),
+            Value::Array(list) => list.first()?.as_str().map(str::to_owned),
+            _ => None,
+        })
+        .find(|text| !text.trim().is_empty())
 }
 
 async fn trigger(
@@ -278,22 +331,51 @@ async fn entity(
         .store
         .relationships_of(&tenant, &key, object.metadata.deleted, MAX_NEIGHBOURS)
         .await?;
-    let mut neighbours = Vec::new();
+    let mut linked = Vec::new();
     for relationship in &relationships {
         let other = match (&relationship.object.from_key, &relationship.object.to_key) {
             (Some(from), Some(to)) if *from == key => to,
             (Some(from), _) => from,
             _ => continue,
         };
-        if let Some(found) = state.store.object(&tenant, other).await? {
+        let neighbour = state.store.object(&tenant, other).await?;
+        let rank = neighbour
+            .as_ref()
+            .map_or(u8::MAX, |found| identity_rank(&found.object.classes));
+        linked.push((rank, relationship, neighbour));
+    }
+    // Who someone is and belongs to before what they may use: a user's groups, account
+    // and person come before the hundreds of systems its groups let it log into, so a
+    // client that draws the first N shows them. Stable: the store's order within a rank.
+    linked.sort_by_key(|(rank, _, _)| *rank);
+    let mut neighbours = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (_, _, neighbour) in &linked {
+        if let Some(found) = neighbour
+            && seen.insert(found.object.key.as_str())
+        {
             neighbours.push(found.to_json(false));
         }
     }
     Ok(Json(json!({
         "entity": object.to_json(false),
-        "relationships": relationships.iter().map(|r| r.to_json(false)).collect::<Vec<_>>(),
+        "relationships": linked.iter().map(|(_, r, _)| r.to_json(false)).collect::<Vec<_>>(),
         "neighbours": neighbours,
     })))
+}
+
+/// The order in which an entity's neighbours are listed, by their classes: identities and
+/// their memberships first (0), then applications (1), then the rest (devices, hosts,
+/// policies, configurations: 2).
+fn identity_rank(classes: &[String]) -> u8 {
+    const IDENTITY: [&str; 6] = ["Group", "UserGroup", "Account", "Organization", "Person", "User"];
+    if classes.iter().any(|c| IDENTITY.contains(&c.as_str())) {
+        0
+    } else if classes.iter().any(|c| c == "Application") {
+        1
+    } else {
+        2
+    }
 }
 
 #[derive(Deserialize)]

@@ -30,25 +30,34 @@ function keepInAddress() {
   history.replaceState(null, '', `${location.pathname}${q.toString() ? `?${q}` : ''}`);
 }
 
-function label(change) {
+/** A changed entity's name for people: its name in the change itself (a renamed user
+ *  shows the new name), else its current name from the API's `names`. */
+function label(change, names) {
   for (const name of ['displayName', 'name', 'email', 'username']) {
     const p = (change.properties || []).find((x) => x.name === name);
-    if (p) return fmtValue(p.new ?? p.old);
+    if (p && (p.new ?? p.old) !== null && (p.new ?? p.old) !== undefined) return fmtValue(p.new ?? p.old);
   }
-  return null;
+  return names[change.key] || null;
 }
 
-function renderChange(change) {
+/** One end of a changed relationship: its name, the key in a tooltip. */
+function endpoint(key, names) {
+  return names[key] ? el('span', { class: 'endpoint', title: key }, names[key]) : el('code', { class: 'key' }, key);
+}
+
+function renderChange(change, names = {}) {
   const graphLink = change.kind === 'entity' && change.change !== 'deleted'
     ? el('a', { href: `/tenants/${enc(tenant)}/graph?focus=${enc(change.key)}`, class: 'sub' }, 'show in graph')
     : null;
-  const title = label(change);
+  const title = change.kind === 'entity' ? label(change, names) : null;
   const head = el('div', { class: 'change-head' },
     badge(change.change),
     el('span', { class: 'type' }, change.type),
     title ? el('strong', { class: 'name' }, title) : null,
-    el('code', { class: 'key' }, change.key),
-    change.kind === 'relationship' ? el('span', { class: 'sub' }, `${change.fromKey} → ${change.toKey}`) : null,
+    change.kind === 'relationship'
+      ? el('span', { class: 'ends' }, endpoint(change.fromKey, names), ' → ', endpoint(change.toKey, names))
+      : null,
+    el('code', { class: 'key sub' }, change.key),
     graphLink);
   const props = change.properties || [];
   const table = props.length
@@ -85,7 +94,7 @@ async function loadPage(append) {
     }
     fill(list);
   }
-  for (const change of set.changes) list.append(renderChange(change));
+  for (const change of set.changes) list.append(renderChange(change, set.names || {}));
   const shown = state.offset + set.changes.length;
   more.hidden = shown >= set.total;
   setStatus(status, set.total ? `${fmtCount(set.total)} change(s)${shown < set.total ? `, showing ${fmtCount(shown)}` : ''}` : 'No changes match.');

@@ -138,15 +138,38 @@ async function fetchEntity(key) {
   return fetched.get(key);
 }
 
-/** Neighbours to add first when there are too many: the rarer types (groups,
- *  applications) before the plentiful ones (users). */
+/** Classes of who someone is and what they belong to: drawn first on expansion. */
+const IDENTITY_CLASSES = ['Group', 'UserGroup', 'Account', 'Organization', 'Person', 'User'];
+/** Per type of device, host or policy, at most this many next to identities: a user
+ *  whose groups let it log into 400 systems still shows its groups, not a wall of them. */
+const EXPAND_PER_OTHER_TYPE = 30;
+
+function identityRank(entity) {
+  const classes = [].concat(entity._class || []);
+  if (classes.some((c) => IDENTITY_CLASSES.includes(c))) return 0;
+  return classes.includes('Application') ? 1 : 2;
+}
+
+/** The neighbours to draw: identities and memberships (groups, account, person) first,
+ *  then applications, then the rest; within a rank the rarer types first. Other types
+ *  are capped per type when identities are there too; EXPAND_MAX in all. */
 function pickNeighbours(neighbours) {
-  if (neighbours.length <= EXPAND_MAX) return neighbours;
   const perType = new Map();
   for (const n of neighbours) perType.set(n._type, (perType.get(n._type) || 0) + 1);
-  return [...neighbours]
-    .sort((a, b) => perType.get(a._type) - perType.get(b._type) || labelOf(a).localeCompare(labelOf(b)))
-    .slice(0, EXPAND_MAX);
+  const ranked = neighbours.map((n) => ({ n, rank: identityRank(n) }));
+  const capOthers = ranked.some((r) => r.rank < 2);
+  const taken = new Map();
+  return ranked
+    .sort((a, b) => a.rank - b.rank || perType.get(a.n._type) - perType.get(b.n._type)
+      || labelOf(a.n).localeCompare(labelOf(b.n)))
+    .filter(({ n, rank }) => {
+      const count = (taken.get(n._type) || 0) + 1;
+      if (capOthers && rank === 2 && count > EXPAND_PER_OTHER_TYPE) return false;
+      taken.set(n._type, count);
+      return true;
+    })
+    .slice(0, EXPAND_MAX)
+    .map(({ n }) => n);
 }
 
 async function expand(key) {
@@ -203,9 +226,10 @@ async function showDetails(key) {
   const known = view.entities.get(key);
   const change = view.changes.get(key);
   const title = el('h2', { class: 'entity-title' }, known ? labelOf(known) : key);
+  const keyLine = el('div', { class: 'sub entity-key' }, el('code', null, key));
   const expandButton = el('button', { id: 'expand', class: 'primary', onclick: () => expand(key) }, 'Expand neighbours');
   const relList = el('div', { class: 'rel-summary' });
-  fill(details, title,
+  fill(details, title, keyLine,
     el('div', { class: 'sub' }, known ? `${known._type} · ${[].concat(known._class || []).join(', ')}` : ''),
     change ? el('div', { class: `tag c-${change}` }, `${change} in run #${lastChangeRun}`) : null,
     el('div', { class: 'row' }, expandButton,
@@ -218,7 +242,10 @@ async function showDetails(key) {
     for (const r of answer.relationships || []) counts[r._type] = (counts[r._type] || 0) + 1;
     fill(relList, el('h4', null, `Relationships (${fmtCount((answer.relationships || []).length)})`),
       el('ul', { class: 'plain' }, Object.entries(counts).sort().map(([t, n]) => el('li', null, `${t}: ${fmtCount(n)}`))));
-    if (!known) details.lastChild.replaceWith(propertyTable(answer.entity));
+    if (!known) {
+      title.textContent = labelOf(answer.entity);
+      details.lastChild.replaceWith(propertyTable(answer.entity));
+    }
   } catch (error) {
     fill(relList, el('p', { class: 'error' }, error.message));
   }
@@ -285,12 +312,13 @@ async function loadChanges() {
     el('li', { class: 'sub' }, `Run #${set.run.id}: ${fmtCount(set.total)} change(s)`, ' · ',
       el('a', { href: `/tenants/${enc(tenant)}/changes?run=${enc(set.run.id)}` }, 'change set')),
     entities.slice(0, 60).map((c) => {
-      const name = (c.properties || []).find((p) => p.name === 'displayName' || p.name === 'name');
+      const renamed = (c.properties || []).find((p) => p.name === 'displayName' || p.name === 'name');
+      const name = renamed ? fmtValue(renamed.new ?? renamed.old) : (set.names || {})[c.key];
       return el('li', null, el('button', {
-        class: `link result c-${c.change}`, dataset: { key: c.key },
+        class: `link result c-${c.change}`, dataset: { key: c.key }, title: c.key,
         disabled: c.change === 'deleted',
         onclick: () => focusEntity(c.key),
-      }, el('span', { class: `tag c-${c.change}` }, c.change), ` ${name ? fmtValue(name.new ?? name.old) : c.key}`, el('span', { class: 'sub' }, ` ${c.type}`)));
+      }, el('span', { class: `tag c-${c.change}` }, c.change), ` ${name || c.key}`, el('span', { class: 'sub' }, ` ${c.type}`)));
     }));
 }
 
