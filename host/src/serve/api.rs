@@ -187,7 +187,10 @@ async fn changes(
     let set = state.store.changes(&tenant, query.run, &filter).await?;
     let names = change_names(&state, &tenant, &set).await?;
     let mut body = serde_json::to_value(&set).map_err(|error| {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("change set: {error}"))
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("change set: {error}"),
+        )
     })?;
     if let Some(object) = body.as_object_mut() {
         object.insert("names".into(), json!(names));
@@ -368,7 +371,14 @@ async fn entity(
 /// their memberships first (0), then applications (1), then the rest (devices, hosts,
 /// policies, configurations: 2).
 fn identity_rank(classes: &[String]) -> u8 {
-    const IDENTITY: [&str; 6] = ["Group", "UserGroup", "Account", "Organization", "Person", "User"];
+    const IDENTITY: [&str; 6] = [
+        "Group",
+        "UserGroup",
+        "Account",
+        "Organization",
+        "Person",
+        "User",
+    ];
     if classes.iter().any(|c| IDENTITY.contains(&c.as_str())) {
         0
     } else if classes.iter().any(|c| c == "Application") {

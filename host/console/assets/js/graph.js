@@ -78,9 +78,13 @@ const STYLE = [
       color: '#1d2330',
       'text-valign': 'bottom',
       'text-margin-y': 3,
-      'text-max-width': 130,
+      'text-max-width': 110,
       'text-wrap': 'ellipsis',
       'min-zoomed-font-size': 7,
+      // Where labels still cross, the one on top stays legible.
+      'text-background-color': '#ffffff',
+      'text-background-opacity': 0.75,
+      'text-background-padding': 1,
       'border-width': 1,
       'border-color': '#ffffff',
     },
@@ -112,9 +116,21 @@ const STYLE = [
   { selector: 'edge.updated', style: { 'line-color': '#f08c00', 'target-arrow-color': '#f08c00', width: 2.5 } },
   { selector: 'edge.deleted', style: { 'line-color': '#d62828', 'target-arrow-color': '#d62828', 'line-style': 'dashed', width: 2.5 } },
   { selector: 'edge:selected', style: { 'line-color': '#1d2330', 'target-arrow-color': '#1d2330', width: 2.5 } },
+  // Crowded views label only the nodes that matter (see `updateLabels`); the others show
+  // theirs under the pointer, when selected, found, expanded or changed.
+  { selector: 'node.quiet', style: { 'text-opacity': 0, 'text-background-opacity': 0 } },
+  {
+    selector: 'node.quiet.hover, node.quiet:selected, node.quiet.match, node.quiet.expanded, node.quiet.created, node.quiet.updated, node.quiet.deleted',
+    style: { 'text-opacity': 1, 'text-background-opacity': 0.75, 'z-index': 10 },
+  },
   { selector: '.hidden-type', style: { display: 'none' } },
   { selector: '.no-highlight', style: { 'border-width': 1, 'border-color': '#ffffff', 'border-style': 'solid', 'line-color': '#aab3c0', 'target-arrow-color': '#aab3c0', width: 1.3 } },
 ];
+
+/** Beyond this many nodes only the well-connected ones keep a label at all times. */
+const LABEL_ALL_MAX = 60;
+/** In a crowded view, nodes with at least this many drawn edges keep their label. */
+const LABEL_MIN_DEGREE = 3;
 
 /** Beyond this many nodes a full force layout is too slow to keep the page responsive. */
 const FORCE_LAYOUT_MAX = 250;
@@ -144,6 +160,30 @@ export class GraphView {
       if (e.target === this.cy) onSelect(null, null);
     });
     this.cy.on('dbltap', 'node', (e) => onExpand(e.target.id()));
+    this.cy.on('mouseover', 'node', (e) => e.target.addClass('hover'));
+    this.cy.on('mouseout', 'node', (e) => e.target.removeClass('hover'));
+    this.cy.on('add remove', () => this.labelsDue());
+  }
+
+  /** Relabels once after a burst of additions or removals. */
+  labelsDue() {
+    if (this.labelTimer) return;
+    this.labelTimer = setTimeout(() => {
+      this.labelTimer = null;
+      this.updateLabels();
+    }, 0);
+  }
+
+  /** Small views label every node; crowded ones only those with LABEL_MIN_DEGREE edges. */
+  updateLabels() {
+    const nodes = this.cy.nodes();
+    this.cy.batch(() => {
+      if (nodes.length <= LABEL_ALL_MAX) {
+        nodes.removeClass('quiet');
+        return;
+      }
+      for (const node of nodes) node.toggleClass('quiet', node.degree(false) < LABEL_MIN_DEGREE);
+    });
   }
 
   has(key) {
@@ -251,9 +291,12 @@ export class GraphView {
   /** Lays out the whole view (force-directed when small, rings by class when big).
    *  Resolves when the layout has stopped. */
   layout() {
+    this.updateLabels();
     const n = this.cy.nodes().length;
+    // Longer edges as the view fills, so that labels have room.
+    const edge = n > 100 ? 120 : 80;
     const options = n <= FORCE_LAYOUT_MAX
-      ? { name: 'cose', animate: false, randomize: true, nodeRepulsion: () => 9000, idealEdgeLength: () => 70, numIter: 1500, padding: 30 }
+      ? { name: 'cose', animate: false, randomize: true, nodeRepulsion: () => 16000, idealEdgeLength: () => edge, numIter: 1500, padding: 30 }
       : {
         name: 'concentric', animate: false, padding: 30, minNodeSpacing: 6, avoidOverlap: n < 3000,
         concentric: (node) => node.data('ring'), levelWidth: () => 1,
