@@ -291,6 +291,16 @@ enum TenantsCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Takes tenants out of the fleet: their configuration dropped and their polling
+    /// interval DISABLED (no scheduler runs them again); their graphs, runs and alerts
+    /// stay for reading. `tenants import` brings a tenant back.
+    Remove {
+        /// Tenant ids.
+        #[arg(required = true)]
+        tenants: Vec<String>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
     /// Lists the store's tenants: configuration revision, polling interval, next and
     /// last run.
     List {
@@ -515,6 +525,9 @@ async fn dispatch(command: Command) -> Result<u8, Failure> {
         Command::Tenants {
             command: TenantsCommand::Import { file, store },
         } => tenants_import(&file, &store.url()).await,
+        Command::Tenants {
+            command: TenantsCommand::Remove { tenants, store },
+        } => monitoring::tenants_remove(&tenants, &store).await,
         Command::Tenants {
             command: TenantsCommand::List { store, json },
         } => monitoring::tenants_list(&store, json).await,

@@ -103,6 +103,35 @@ pub fn run_line(run: &RunRecord) -> String {
     )
 }
 
+/// `tenants remove`: each tenant disabled and its configuration dropped; an unknown
+/// tenant is an error (exit 2) after the others are done.
+pub async fn tenants_remove(tenants: &[String], store: &StoreArgs) -> Result<u8, Failure> {
+    let store = store.open_existing().await?;
+    let mut unknown = Vec::new();
+    for tenant in tenants {
+        if store
+            .remove_tenant_config(tenant)
+            .await
+            .map_err(store_failure)?
+        {
+            println!(
+                "{}: removed (disabled; its graph and runs stay)",
+                shown(tenant)
+            );
+        } else {
+            unknown.push(shown(tenant));
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(Failure::usage(format!(
+            "no tenant {} in {}",
+            unknown.join(", "),
+            store.location()
+        )));
+    }
+    Ok(0)
+}
+
 /// `tenants list`: each tenant's configuration revision, schedule and last run.
 pub async fn tenants_list(store: &StoreArgs, json: bool) -> Result<u8, Failure> {
     let store = store.open_existing().await?;

@@ -148,6 +148,24 @@ fn imports_store_references_and_revisions_grow_only_on_change() {
     assert!(holds("TENANTS_CLI_KEY"), "the reference is in the store");
     assert!(!holds(SECRET), "the secret is not");
 
+    // Removed: listed as disabled without a configuration; an unknown id is an error.
+    let removed = host(&["tenants", "remove", "acme", "--store", &store]);
+    assert!(removed.status.success(), "{}", text(&removed));
+    let listed = host(&["tenants", "list", "--store", &store, "--json"]);
+    let list: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("json");
+    assert_eq!(list[0]["configRevision"], serde_json::Value::Null);
+    assert_eq!(list[0]["pollingInterval"], "DISABLED");
+    let unknown = host(&["tenants", "remove", "nobody", "--store", &store]);
+    assert_eq!(unknown.status.code(), Some(2), "{}", text(&unknown));
+    assert!(
+        text(&unknown).contains("no tenant nobody"),
+        "{}",
+        text(&unknown)
+    );
+    // Imported again, it is back at a new revision.
+    let back = import();
+    assert!(text(&back).contains("revision 4    new"), "{}", text(&back));
+
     // An unknown field is refused before anything changes.
     std::fs::write(
         &file,

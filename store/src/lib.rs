@@ -111,6 +111,11 @@ pub trait Store: Send + Sync {
         config: &Value,
     ) -> Result<(i64, ConfigChange), StoreError>;
 
+    /// Takes a tenant out of the fleet: its configuration dropped (the revision grows)
+    /// and its polling interval `DISABLED`, so no scheduler runs it again; its graph,
+    /// runs and alerts stay for reading. `false`: no such tenant.
+    async fn remove_tenant_config(&self, tenant: &str) -> Result<bool, StoreError>;
+
     /// The tenant's stored configuration (`None`: the tenant has none, or is unknown).
     async fn tenant_config(&self, tenant: &str) -> Result<Option<TenantConfigRecord>, StoreError>;
 

@@ -980,6 +980,20 @@ impl Store for PostgresStore {
         Ok((revision, change))
     }
 
+    async fn remove_tenant_config(&self, tenant: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE tenants SET config = NULL, config_revision = config_revision + 1,
+                 polling_interval = 'DISABLED', next_due_ms = NULL, updated_ms = $2
+             WHERE tenant = $1",
+        )
+        .bind(tenant)
+        .bind(crate::now_ms())
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(done.rows_affected() > 0)
+    }
+
     async fn tenant_config(&self, tenant: &str) -> Result<Option<TenantConfigRecord>, StoreError> {
         let row: Option<(Option<Json<Value>>, i64)> =
             sqlx::query_as("SELECT config, config_revision FROM tenants WHERE tenant = $1")

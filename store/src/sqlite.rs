@@ -856,6 +856,22 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn remove_tenant_config(&self, tenant: &str) -> Result<bool, StoreError> {
+        let tenant = tenant.to_owned();
+        self.write(move |conn| {
+            let changed = conn
+                .execute(
+                    "UPDATE tenants SET config = NULL, config_revision = config_revision + 1,
+                 polling_interval = 'DISABLED', next_due_ms = NULL, updated_ms = ?2
+             WHERE tenant = ?1",
+                    params![tenant, crate::now_ms()],
+                )
+                .map_err(db)?;
+            Ok(changed > 0)
+        })
+        .await
+    }
+
     async fn tenant_config(&self, tenant: &str) -> Result<Option<TenantConfigRecord>, StoreError> {
         let tenant = tenant.to_owned();
         self.read(move |conn| {

@@ -919,4 +919,18 @@ async fn a_tenant_configuration_is_stored_with_a_revision_that_grows_on_change(s
             .map(|c| c.revision),
         Some(2)
     );
+    // Removed: no configuration, disabled, never due; importing again brings it back.
+    assert!(store.remove_tenant_config("acme").await.expect("remove"));
+    assert!(!store.remove_tenant_config("nobody").await.expect("remove"));
+    assert_eq!(store.tenant_config("acme").await.expect("read"), None);
+    let state = store.tenant("acme").await.expect("still known");
+    assert_eq!(state.settings.polling_interval, PollingInterval::Disabled);
+    assert_eq!(state.next_due_ms, None);
+    assert_eq!(
+        store
+            .put_tenant_config(&settings, &first)
+            .await
+            .expect("again"),
+        (4, ConfigChange::Created)
+    );
 }
