@@ -298,6 +298,23 @@ async fn the_console_shows_a_tenants_graph_runs_changes_alerts_and_queries() {
     );
     assert_clean(&browser, "changes").await;
     browser.screenshot("05-changes").await;
+    // Every change of the run: relationships name their two ends.
+    browser
+        .goto(&format!("{url}/tenants/acme/changes?run={second}"))
+        .await;
+    let edge = "article.change[data-type=jumpcloud_account_has_user][data-change=created] .ends";
+    browser.wait_css(edge).await;
+    let ends = browser.text(edge).await;
+    assert!(
+        ends.contains("Acme Corporation") && ends.contains('→'),
+        "the account's and the user's names: {ends}"
+    );
+    let more = browser
+        .js("return document.getElementById('more').offsetParent === null;")
+        .await;
+    assert_eq!(more, json!(true), "no 'Show more' when all is shown");
+    assert_clean(&browser, "all changes").await;
+    browser.screenshot("05b-changes-all").await;
 
     // Alerts: the second run opened the new-user-without-MFA alert.
     browser.goto(&format!("{url}/tenants/acme/alerts")).await;
@@ -605,6 +622,10 @@ fn demo_serve_opens_the_console_on_the_demos_store() {
     drop(serve);
 }
 
+/// What the graph page reports of its start: nodes and edges drawn, the legend, the
+/// time its layouts took, and each API request's duration (Resource Timing).
+const PAGE_TIMINGS: &str = "return {drawn: window.consoleGraph.size(), legend: document.getElementById('legend').innerText, layoutMs: Math.round(window.consoleTimings.layoutMs), api: performance.getEntriesByType('resource').filter((r) => r.name.includes('/api/')).map((r) => ({path: new URL(r.name).pathname, ms: Math.round(r.duration)}))};";
+
 /// Users in the tenant of the graph view's timing test: 10,000 (the figure;
 /// about 45 s of a debug test run, most of it the run that fills the store), or
 /// `CONSOLE_GRAPH_USERS` to measure another size.
@@ -743,9 +764,7 @@ async fn the_graph_view_of_a_big_tenant_becomes_interactive_in_measured_time() {
         .await;
     let click_ms = clicked.elapsed().as_secs_f64() * 1000.0;
     let interactive_ms = navigated.elapsed().as_secs_f64() * 1000.0;
-    let page = browser
-        .js("return {drawn: window.consoleGraph.size(), legend: document.getElementById('legend').innerText, api: performance.getEntriesByType('resource').filter((r) => r.name.includes('/api/')).map((r) => ({path: new URL(r.name).pathname, ms: Math.round(r.duration)}))};")
-        .await;
+    let page = browser.js(PAGE_TIMINGS).await;
     assert!(
         page["legend"]
             .as_str()
@@ -753,6 +772,10 @@ async fn the_graph_view_of_a_big_tenant_becomes_interactive_in_measured_time() {
         "the legend counts the {users} users: {page}"
     );
     assert_clean(&browser, "big graph").await;
+    // The whole start view again (the click zoomed onto the group), for the screenshot.
+    browser
+        .js("window.consoleGraph.cy.animation && window.consoleGraph.cy.stop(); window.consoleGraph.fit(); return null;")
+        .await;
     browser.screenshot("13-graph-big-tenant").await;
     // Again: serve now holds the tenant's query graph (loaded once per persisted run).
     browser.goto(&format!("{url}/tenants/big/graph")).await;
@@ -764,6 +787,7 @@ async fn the_graph_view_of_a_big_tenant_becomes_interactive_in_measured_time() {
         .await
         .as_f64()
         .expect("the ready marker: ms since navigation");
+    let again = browser.js(PAGE_TIMINGS).await;
 
     let report = json!({
         "users": users,
@@ -776,6 +800,9 @@ async fn the_graph_view_of_a_big_tenant_becomes_interactive_in_measured_time() {
         "secondVisitNavigationToReadyMs": again_ms.round(),
         "drawn": page["drawn"],
         "api": page["api"],
+        "layoutMs": page["layoutMs"],
+        "secondVisitApi": again["api"],
+        "secondVisitLayoutMs": again["layoutMs"],
         "build": if cfg!(debug_assertions) { "debug" } else { "release" },
     });
     eprintln!("graph view timing: {report}");

@@ -89,7 +89,8 @@ const STYLE = [
       'border-color': '#ffffff',
     },
   },
-  { selector: 'node[?hub]', style: { width: 34, height: 34 } },
+  // Well-connected nodes (the account, busy groups) above their neighbours, label too.
+  { selector: 'node[[degree >= 3]]', style: { 'z-index': 5 } },
   { selector: 'node.expanded', style: { 'border-width': 2, 'border-color': '#1d2330', 'border-style': 'double' } },
   { selector: 'node.created', style: { 'border-width': 5, 'border-color': '#1a9e3f' } },
   { selector: 'node.updated', style: { 'border-width': 5, 'border-color': '#f08c00' } },
@@ -123,6 +124,8 @@ const STYLE = [
     selector: 'node.quiet.hover, node.quiet:selected, node.quiet.match, node.quiet.expanded, node.quiet.created, node.quiet.updated, node.quiet.deleted',
     style: { 'text-opacity': 1, 'text-background-opacity': 0.75, 'z-index': 10 },
   },
+  { selector: 'edge.quiet', style: { 'text-opacity': 0 } },
+  { selector: 'edge.quiet.hover, edge.quiet:selected', style: { 'text-opacity': 1 } },
   { selector: '.hidden-type', style: { display: 'none' } },
   { selector: '.no-highlight', style: { 'border-width': 1, 'border-color': '#ffffff', 'border-style': 'solid', 'line-color': '#aab3c0', 'target-arrow-color': '#aab3c0', width: 1.3 } },
 ];
@@ -160,8 +163,8 @@ export class GraphView {
       if (e.target === this.cy) onSelect(null, null);
     });
     this.cy.on('dbltap', 'node', (e) => onExpand(e.target.id()));
-    this.cy.on('mouseover', 'node', (e) => e.target.addClass('hover'));
-    this.cy.on('mouseout', 'node', (e) => e.target.removeClass('hover'));
+    this.cy.on('mouseover', 'node, edge', (e) => e.target.addClass('hover'));
+    this.cy.on('mouseout', 'node, edge', (e) => e.target.removeClass('hover'));
     this.cy.on('add remove', () => this.labelsDue());
   }
 
@@ -174,14 +177,16 @@ export class GraphView {
     }, 0);
   }
 
-  /** Small views label every node; crowded ones only those with LABEL_MIN_DEGREE edges. */
+  /** Small views label everything; crowded ones only nodes with LABEL_MIN_DEGREE edges. */
   updateLabels() {
     const nodes = this.cy.nodes();
     this.cy.batch(() => {
       if (nodes.length <= LABEL_ALL_MAX) {
-        nodes.removeClass('quiet');
+        this.cy.elements().removeClass('quiet');
         return;
       }
+      // Relationship classes (HAS, ASSIGNED) only under the pointer or when selected.
+      this.cy.edges().addClass('quiet');
       for (const node of nodes) node.toggleClass('quiet', node.degree(false) < LABEL_MIN_DEGREE);
     });
   }
