@@ -162,7 +162,7 @@ enum Command {
     Serve {
         /// The tenants file: `maxConcurrentTenants` and [[tenant]] tables. Not with
         /// --queue: the fleet schedules the tenants in its store (`tenants import`).
-        #[arg(long, required_unless_present = "queue", conflicts_with = "queue")]
+        #[arg(long, required_unless_present = "queue")]
         tenants: Option<PathBuf>,
         /// The store: sqlite://PATH (default: OUTPUT/store.db), or with --queue the
         /// fleet's shared postgres://USER@HOST/DATABASE.

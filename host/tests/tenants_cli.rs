@@ -193,5 +193,10 @@ fn serve_with_a_queue_takes_its_tenants_from_the_store_not_a_file() {
         "nats://127.0.0.1:1",
     ]);
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
-    assert!(text(&output).contains("--tenants"), "{}", text(&output));
+    assert!(
+        text(&output).contains("tenants import FILE --store URL")
+            && text(&output).contains("without --tenants"),
+        "{}",
+        text(&output)
+    );
 }
