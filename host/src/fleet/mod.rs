@@ -6,22 +6,19 @@
 //! (the fence), evaluate its rules and ack only then. A worker that dies leaves its
 //! job unacked: it comes back after the lease time and another worker runs it. A
 //! worker that stalls past its lease and wakes up finds its persist refused.
+//! Tenants live in the store ([`tenants`]): imported once, read by every worker.
 
 pub mod queue;
 pub mod scheduler;
 pub mod tenants;
 pub mod worker;
 
-use crate::config::ConfigError;
 use crate::run_all::RunAllError;
 
 /// Why a fleet role did not start or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum FleetError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error("{0}")]
-    Rules(String),
+    /// The default component does not load.
     #[error(transparent)]
     Prepare(#[from] RunAllError),
     #[error(transparent)]
@@ -34,7 +31,7 @@ impl FleetError {
     /// 2 for bad input, 1 otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {
-            FleetError::Config(_) | FleetError::Rules(_) | FleetError::Prepare(_) => 2,
+            FleetError::Prepare(_) => 2,
             FleetError::Queue(queue::QueueError::Namespace(_)) => 2,
             _ => 1,
         }
