@@ -163,6 +163,18 @@ async fn simulator(users: usize, groups: usize, applications: usize, latency_ms:
     .expect("start the simulator")
 }
 
+/// Waits for the graph's viewport animation (focus, fit) to end: while it runs the
+/// canvas shows a cached bitmap without edges, which is not what to photograph.
+async fn settle(browser: &Browser) {
+    browser
+        .wait_js(
+            "window.consoleGraph && !window.consoleGraph.cy.animated() && performance.now()",
+            10,
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+}
+
 /// Asserts the page has run without script errors or CSP violations.
 async fn assert_clean(browser: &Browser, page: &str) {
     let problems = browser.problems().await;
@@ -374,6 +386,7 @@ async fn the_console_shows_a_tenants_graph_runs_changes_alerts_and_queries() {
         "{changed}"
     );
     assert_clean(&browser, "graph").await;
+    settle(&browser).await;
     browser.screenshot("07-graph").await;
 
     // From an empty view, so that what the expansion draws is all there is.
@@ -416,6 +429,7 @@ async fn the_console_shows_a_tenants_graph_runs_changes_alerts_and_queries() {
         "{details}"
     );
     assert_clean(&browser, "graph after expand").await;
+    settle(&browser).await;
     browser.screenshot("08-graph-user-expanded").await;
 
     // The suspended user is ringed as updated once drawn.
@@ -435,6 +449,7 @@ async fn the_console_shows_a_tenants_graph_runs_changes_alerts_and_queries() {
         Value::Bool(true),
         "the suspended user is highlighted as updated"
     );
+    settle(&browser).await;
     browser.screenshot("09-graph-changed-user").await;
 
     // Query: a table of users without MFA; a bad query points at its column.
@@ -776,6 +791,7 @@ async fn the_graph_view_of_a_big_tenant_becomes_interactive_in_measured_time() {
     browser
         .js("window.consoleGraph.cy.animation && window.consoleGraph.cy.stop(); window.consoleGraph.fit(); return null;")
         .await;
+    settle(&browser).await;
     browser.screenshot("13-graph-big-tenant").await;
     // Again: serve now holds the tenant's query graph (loaded once per persisted run).
     browser.goto(&format!("{url}/tenants/big/graph")).await;
@@ -788,6 +804,59 @@ async fn the_graph_view_of_a_big_tenant_becomes_interactive_in_measured_time() {
         .as_f64()
         .expect("the ready marker: ms since navigation");
     let again = browser.js(PAGE_TIMINGS).await;
+
+    // A user opened by address (?focus=KEY), as the change set's "show in graph" does:
+    // its groups are all drawn, whatever number of systems they let it log into.
+    let member = browser
+        .api(
+            "/api/query",
+            Some(json!({"tenant": "big", "query": "FIND jumpcloud_group THAT HAS jumpcloud_user AS u RETURN u._key LIMIT 1"})),
+        )
+        .await;
+    let user = member["data"][0]["u._key"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a member: {member}"))
+        .to_owned();
+    let around = browser
+        .api(&format!("/api/tenants/big/entities/{user}"), None)
+        .await;
+    let count = |t: &str| {
+        around["relationships"].as_array().map_or(0, |rels| {
+            rels.iter().filter(|r| r["_type"] == json!(t)).count()
+        })
+    };
+    let (member_of, systems_of) = (
+        count("jumpcloud_group_has_user"),
+        count("jumpcloud_user_assigned_system"),
+    );
+    browser
+        .goto(&format!("{url}/tenants/big/graph?focus={user}"))
+        .await;
+    let focus_ms = browser
+        .wait_js(
+            "Number(document.getElementById('graph').dataset.ready)",
+            300,
+        )
+        .await
+        .as_f64()
+        .expect("the ready marker");
+    let drawn = browser
+        .js(&format!("const n = window.consoleGraph.cy.getElementById('{user}'); return {{groups: n.neighborhood('node[type = \"jumpcloud_group\"]').length, systems: n.neighborhood('node[type = \"jumpcloud_system\"]').length}};"))
+        .await;
+    assert_eq!(
+        drawn["groups"].as_u64(),
+        Some(member_of as u64),
+        "all the user's groups are drawn ({systems_of} systems assigned): {drawn}"
+    );
+    // Systems next to identities are capped per type (EXPAND_PER_OTHER_TYPE in the page).
+    assert_eq!(
+        drawn["systems"].as_u64(),
+        Some(systems_of.min(30) as u64),
+        "{drawn}"
+    );
+    assert_clean(&browser, "big graph, a user").await;
+    settle(&browser).await;
+    browser.screenshot("14-graph-big-tenant-user").await;
 
     let report = json!({
         "users": users,
@@ -803,6 +872,8 @@ async fn the_graph_view_of_a_big_tenant_becomes_interactive_in_measured_time() {
         "layoutMs": page["layoutMs"],
         "secondVisitApi": again["api"],
         "secondVisitLayoutMs": again["layoutMs"],
+        "focusUserNavigationToReadyMs": focus_ms.round(),
+        "focusUser": {"groups": member_of, "systemsAssigned": systems_of, "drawn": drawn},
         "build": if cfg!(debug_assertions) { "debug" } else { "release" },
     });
     eprintln!("graph view timing: {report}");

@@ -198,7 +198,7 @@ async function expand(key) {
   await view.placeAround(key, added);
   const cut = neighbours.length > chosen.length ? ` (${fmtCount(chosen.length)} of ${fmtCount(neighbours.length)} neighbours: search to find the others)` : '';
   status(`Expanded ${labelOf(answer.entity)}: ${fmtCount(added.length)} added${cut}. ${describeSize()}.`);
-  view.focus(key);
+  view.focusNeighbourhood(key);
   showDetails(key);
 }
 

@@ -301,7 +301,10 @@ export class GraphView {
     // Longer edges as the view fills, so that labels have room.
     const edge = n > 100 ? 120 : 80;
     const options = n <= FORCE_LAYOUT_MAX
-      ? { name: 'cose', animate: false, randomize: true, nodeRepulsion: () => 16000, idealEdgeLength: () => edge, numIter: 1500, padding: 30 }
+      ? {
+        name: 'cose', animate: false, randomize: true, nodeRepulsion: () => 16000, idealEdgeLength: () => edge,
+        numIter: 1500, padding: 30, nodeDimensionsIncludeLabels: true, nodeOverlap: 40,
+      }
       : {
         name: 'concentric', animate: false, padding: 30, minNodeSpacing: 6, avoidOverlap: n < 3000,
         concentric: (node) => node.data('ring'), levelWidth: () => 1,
@@ -339,7 +342,26 @@ export class GraphView {
     this.cy.animate({ center: { eles: node }, zoom: Math.max(this.cy.zoom(), 1) }, { duration: 250 });
   }
 
+  /** Selects `key` and fits the view to it with its drawn neighbours (after expanding). */
+  focusNeighbourhood(key) {
+    const node = this.cy.getElementById(key);
+    if (node.empty()) return;
+    this.cy.elements().unselect();
+    node.select();
+    this.cy.resize();
+    const before = { zoom: this.cy.zoom(), pan: { ...this.cy.pan() } };
+    this.cy.fit(node.closedNeighborhood(), 40);
+    // Never zoomed in past 1.5 on a small neighbourhood.
+    if (this.cy.zoom() > 1.5) this.cy.zoom({ level: 1.5, renderedPosition: node.renderedPosition() });
+    const target = { zoom: this.cy.zoom(), pan: { ...this.cy.pan() } };
+    // Back to where the user was, then there smoothly.
+    this.cy.viewport(before);
+    this.cy.animate(target, { duration: 250 });
+  }
+
   fit() {
+    // The container's size as it is now (the page's grid may have settled after start).
+    this.cy.resize();
     this.cy.fit(undefined, 30);
   }
 
