@@ -337,6 +337,24 @@ async fn the_console_shows_a_tenants_graph_runs_changes_alerts_and_queries() {
         text.contains(&added.id),
         "the alert lists the new user as new in the run: {text}"
     );
+    // By name, the key beside it.
+    let shown = browser
+        .api(&format!("/api/tenants/acme/entities/{}", added.id), None)
+        .await;
+    let name = shown["entity"]["displayName"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the new user's displayName: {shown}"))
+        .to_owned();
+    let item = browser
+        .wait_js(
+            &format!(
+                "document.querySelector(\"{alert} .new-results li[data-key='{}'] code.key\") && document.querySelector(\"{alert} .new-results li[data-key='{}'] a\").innerText",
+                added.id, added.id
+            ),
+            20,
+        )
+        .await;
+    assert_eq!(item, json!(name), "the new user's link shows its name");
     assert_clean(&browser, "alerts").await;
     browser.screenshot("06-alerts").await;
 
@@ -619,6 +637,31 @@ fn demo_serve_opens_the_console_on_the_demos_store() {
     let view: Value = serde_json::from_str(json).expect("the tenant's JSON");
     assert_eq!(view["runs"], json!(2), "{view}");
     assert_eq!(view["lastRun"]["status"], json!("success"), "{view}");
+    // Names for bare keys (the alerts page's results): bounded, unknown keys left out.
+    let (status, account) = http(
+        &serve.url,
+        "POST",
+        "/api/query",
+        r#"{"tenant": "demo", "query": "FIND jumpcloud_account RETURN jumpcloud_account._key"}"#,
+    );
+    assert_eq!(status, 200, "{account}");
+    let account = &account[account.find('{').unwrap_or(0)..=account.rfind('}').unwrap_or(0)];
+    let account: Value = serde_json::from_str(account).expect("the query's JSON");
+    let key = account["data"][0]["jumpcloud_account._key"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the account's key: {account}"))
+        .to_owned();
+    let body = json!({"keys": [key, "no-such-key"]}).to_string();
+    let (status, names) = http(&serve.url, "POST", "/api/tenants/demo/names", &body);
+    assert_eq!(status, 200, "{names}");
+    assert!(
+        names.contains(&key) && !names.contains("no-such-key"),
+        "{names}"
+    );
+    let many = json!({"keys": vec!["k"; 1001]}).to_string();
+    let (status, refused) = http(&serve.url, "POST", "/api/tenants/demo/names", &many);
+    assert_eq!(status, 400, "{refused}");
+
     let (status, answer) = http(&serve.url, "POST", "/api/tenants/demo/trigger", "{}");
     assert!((200..300).contains(&status), "{status} {answer}");
     let deadline = Instant::now() + Duration::from_secs(120);

@@ -36,6 +36,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/tenants/{tenant}/entities/{key}", get(entity))
         .route("/api/tenants/{tenant}/search", get(search))
         .route("/api/tenants/{tenant}/types", get(types))
+        .route("/api/tenants/{tenant}/names", post(names))
         .route("/api/query", post(query))
         .with_state(state)
 }
@@ -231,6 +232,44 @@ async fn change_names(
         }
     }
     Ok(names)
+}
+
+/// Keys one `names` request may ask about, at most.
+const MAX_NAME_KEYS: usize = 1_000;
+/// The longest key a `names` request may ask about (bytes).
+const MAX_KEY_BYTES: usize = 1_024;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NamesRequest {
+    keys: Vec<String>,
+}
+
+/// `POST {"keys": [...]}`: the human name of each entity that has one (`displayName`,
+/// `name`, email, username), for pages that list bare keys (an alert's results).
+async fn names(
+    State(state): State<Arc<AppState>>,
+    Path(tenant): Path<String>,
+    Json(request): Json<NamesRequest>,
+) -> ApiResult<BTreeMap<String, String>> {
+    if request.keys.len() > MAX_NAME_KEYS {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("keys: at most {MAX_NAME_KEYS} per request"),
+        ));
+    }
+    let mut names = BTreeMap::new();
+    for key in &request.keys {
+        if key.len() > MAX_KEY_BYTES || names.contains_key(key) {
+            continue;
+        }
+        if let Some(found) = state.store.object(&tenant, key).await?
+            && let Some(name) = display_name(&found.object.properties)
+        {
+            names.insert(key.clone(), name);
+        }
+    }
+    Ok(Json(names))
 }
 
 /// An entity's name for people: `displayName`, `name`, the (first) `email`, `username`.

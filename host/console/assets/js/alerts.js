@@ -38,7 +38,7 @@ function renderAlert(alert, evaluations) {
       latest.added.length > 50 ? el('p', { class: 'sub' }, `and ${fmtCount(latest.added.length - 50)} more`) : null) : null,
     ids.length ? el('details', { open: ids.length <= 12 },
       el('summary', null, `Result entities (${ids.length < alert.results ? `first ${ids.length} of ${fmtCount(alert.results)}` : fmtCount(ids.length)})`),
-      el('ul', { class: 'keys' }, ids.map((k) => el('li', null, el('a', { href: `/tenants/${enc(tenant)}/graph?focus=${enc(k)}` }, k))))) : null,
+      el('ul', { class: 'keys' }, ids.map((k) => el('li', { dataset: { key: k } }, el('a', { href: `/tenants/${enc(tenant)}/graph?focus=${enc(k)}` }, k))))) : null,
     el('h4', null, 'Webhook deliveries'),
     deliveries.length ? deliveriesCell(deliveries) : el('p', { class: 'sub' }, 'None: this rule has no WEBHOOK action, or it has not fired.'));
 }
@@ -54,8 +54,28 @@ async function load() {
     evaluations.sort((a, b) => (b.evaluatedAtMs || 0) - (a.evaluatedAtMs || 0));
     fill(list, alerts.map((a) => renderAlert(a, evaluations)));
     setStatus(status, alerts.length ? `${alerts.length} alert(s)` : `No ${which === 'active' ? 'open' : which === 'all' ? '' : 'resolved'} alerts.`);
+    await nameResults();
   } catch (error) {
     showError(status, error);
+  }
+}
+
+/** Puts each listed result's name in its link, the key beside it (names are text). */
+async function nameResults() {
+  const items = [...list.querySelectorAll('ul.keys li[data-key]')];
+  const keys = [...new Set(items.map((li) => li.dataset.key))].slice(0, 1000);
+  if (!keys.length) return;
+  let names;
+  try {
+    names = await api(`${base}/names`, { method: 'POST', body: { keys } });
+  } catch (_) {
+    return; // the keys stay: still correct, only less readable
+  }
+  for (const li of items) {
+    const name = names[li.dataset.key];
+    if (!name) continue;
+    li.querySelector('a').textContent = name;
+    li.append(' ', el('code', { class: 'key sub' }, li.dataset.key));
   }
 }
 
