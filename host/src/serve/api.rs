@@ -510,3 +510,39 @@ fn query_error(text: &str, error: &j1ql::QueryError) -> ApiError {
         }}),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn props(value: Value) -> serde_json::Map<String, Value> {
+        value.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn a_display_name_prefers_display_name_then_name_email_username() {
+        let both = props(json!({"displayName": "Ken 佐藤", "name": "ken", "email": "k@x"}));
+        assert_eq!(display_name(&both).as_deref(), Some("Ken 佐藤"));
+        let blank = props(json!({"displayName": "  ", "name": "Finance 4"}));
+        assert_eq!(display_name(&blank).as_deref(), Some("Finance 4"));
+        // A JumpCloud user's `email` is a list, its primary address first.
+        let listed = props(json!({"email": ["a@x", "b@x"], "username": "a"}));
+        assert_eq!(display_name(&listed).as_deref(), Some("a@x"));
+        let none = props(json!({"id": "5e5a", "displayName": 7}));
+        assert_eq!(display_name(&none), None);
+    }
+
+    #[test]
+    fn identities_and_memberships_rank_before_applications_and_devices() {
+        let rank = |classes: &[&str]| {
+            identity_rank(&classes.iter().map(|c| c.to_string()).collect::<Vec<_>>())
+        };
+        assert_eq!(rank(&["Group"]), 0);
+        assert_eq!(rank(&["Account", "Organization"]), 0);
+        assert_eq!(rank(&["Person"]), 0);
+        assert_eq!(rank(&["Application"]), 1);
+        assert_eq!(rank(&["Host", "Device"]), 2);
+        assert_eq!(rank(&["ControlPolicy"]), 2);
+        assert!(rank(&["User"]) < rank(&["Application"]));
+    }
+}
