@@ -7,6 +7,7 @@
 //! run with `CI` set (CI sets `CI=true`) requires them too.
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -42,7 +43,9 @@ pub fn screenshot_dir() -> PathBuf {
     dir
 }
 
-/// A chromedriver process, killed when dropped.
+/// A chromedriver process in a process group of its own, with the chromium it starts:
+/// the whole group is killed when dropped, so a test that fails before closing its
+/// session leaves no browser running.
 struct Driver {
     child: Child,
     url: String,
@@ -50,6 +53,11 @@ struct Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill")
+            .args(["-s", "KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -235,6 +243,7 @@ fn start_driver(binary: &Path) -> Driver {
         listener.local_addr().expect("its address").port()
     };
     let child = Command::new(binary)
+        .process_group(0)
         .arg(format!("--port={port}"))
         .arg("--allowed-ips=127.0.0.1")
         .stdout(Stdio::null())
