@@ -5,6 +5,7 @@
 //! The change semantics themselves (what counts as created, updated, deleted) live in
 //! the `graph-store` crate, which knows nothing of wasmtime.
 
+pub mod graphs;
 pub mod rules;
 pub mod scheduler;
 pub mod webhook;

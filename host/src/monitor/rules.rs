@@ -76,6 +76,36 @@ pub async fn evaluate_after_run(
         return Ok(Vec::new());
     }
     let graph = load_graph(store, &run.tenant).await?;
+    evaluate_on(store, run, rules, &graph, transport, retry).await
+}
+
+/// [`evaluate_after_run`] on the graph `graphs` keeps for the run (built once, then
+/// also used by the console until the next run).
+pub async fn evaluate_after_run_kept(
+    store: &dyn Store,
+    graphs: &super::graphs::GraphCache,
+    run: &RunRecord,
+    rules: &[Rule],
+    transport: &impl WebhookTransport,
+    retry: &RetryPolicy,
+) -> Result<Vec<EvaluationRecord>, StoreError> {
+    if rules.is_empty() {
+        return Ok(Vec::new());
+    }
+    let graph = graphs
+        .get_or_build(store, &run.tenant, Some(run.id))
+        .await?;
+    evaluate_on(store, run, rules, &graph, transport, retry).await
+}
+
+async fn evaluate_on(
+    store: &dyn Store,
+    run: &RunRecord,
+    rules: &[Rule],
+    graph: &j1ql::Graph,
+    transport: &impl WebhookTransport,
+    retry: &RetryPolicy,
+) -> Result<Vec<EvaluationRecord>, StoreError> {
     let now_ms = graph_store::now_ms();
     let context = EvaluationContext {
         baseline: run.baseline,
@@ -84,7 +114,7 @@ pub async fn evaluate_after_run(
     };
     let mut planned = Vec::with_capacity(rules.len());
     {
-        let runner = J1qlRunner::new(&graph, now_ms);
+        let runner = J1qlRunner::new(graph, now_ms);
         for rule in rules {
             let previous: Option<PreviousEvaluation> = store
                 .rule_state(&run.tenant, &rule.name)
@@ -94,7 +124,6 @@ pub async fn evaluate_after_run(
             planned.push((rule, evaluation));
         }
     }
-    drop(graph);
     let mut records = Vec::with_capacity(planned.len());
     for (rule, evaluation) in planned {
         let record = store

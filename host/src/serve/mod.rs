@@ -21,6 +21,7 @@ use graph_store::{Store, Trigger};
 use tokio::sync::watch;
 
 use crate::config::{ConfigError, TenantsConfig};
+use crate::monitor::graphs::GraphCache;
 use crate::monitor::scheduler::{RunResult, ScheduledTenant, Scheduler, TenantRunner};
 use crate::monitor::webhook::EgressTransport;
 use crate::monitor::{self, rules};
@@ -96,6 +97,8 @@ struct ServeRunner {
     store: Arc<dyn Store>,
     tenants: HashMap<String, Arc<ServedTenant>>,
     progress: Arc<LiveProgress>,
+    /// The graph the rules evaluate is kept for the console.
+    graphs: Arc<GraphCache>,
 }
 
 impl TenantRunner for ServeRunner {
@@ -107,6 +110,7 @@ impl TenantRunner for ServeRunner {
         let store = self.store.clone();
         let served = self.tenants.get(&tenant).cloned();
         let progress = self.progress.clone();
+        let graphs = self.graphs.clone();
         Box::pin(async move {
             let served = served.ok_or_else(|| format!("tenant {tenant:?} is not served"))?;
             progress.begin(&tenant);
@@ -122,8 +126,9 @@ impl TenantRunner for ServeRunner {
             progress.end(&tenant);
             let monitored = result.map_err(|error| error.to_string())?;
             // A rule that cannot be evaluated is recorded as such; the run stands.
-            if let Err(error) = rules::evaluate_after_run(
+            if let Err(error) = rules::evaluate_after_run_kept(
                 &*store,
+                &graphs,
                 &monitored.run,
                 &served.rules,
                 &*served.transport,
@@ -217,10 +222,14 @@ pub async fn serve(
         });
     }
     let names: BTreeSet<String> = served.keys().cloned().collect();
+    let graphs = Arc::new(GraphCache::new(
+        crate::monitor::graphs::DEFAULT_BUDGET_BYTES,
+    ));
     let runner = Arc::new(ServeRunner {
         store: store.clone(),
         tenants: served,
         progress: progress.clone(),
+        graphs: graphs.clone(),
     });
     let scheduler = Scheduler::new(
         store.clone(),
@@ -234,6 +243,7 @@ pub async fn serve(
         scheduler.handle(),
         ServedTenants::Listed(names.clone()),
         progress,
+        graphs,
     ));
     let mut app = api::router(state).merge(console::router());
     if let Some(extra) = extra_routes {
@@ -320,6 +330,9 @@ async fn serve_fleet(
         crate::monitor::scheduler::SchedulerHandle::detached(store.clone()),
         ServedTenants::Store,
         progress,
+        Arc::new(GraphCache::new(
+            crate::monitor::graphs::DEFAULT_BUDGET_BYTES,
+        )),
     ));
     let mut app = api::router(state).merge(console::router());
     if let Some(extra) = extra_routes {

@@ -4,8 +4,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
-use graph_store::{RunId, Store, StoreError};
+use graph_store::{Store, StoreError};
 
+use crate::monitor::graphs::GraphCache;
 use crate::monitor::scheduler::SchedulerHandle;
 use crate::services::ProgressSink;
 
@@ -73,12 +74,6 @@ impl ProgressSink for LiveProgress {
     }
 }
 
-/// A tenant's graph for queries, and the run it reflects.
-struct CachedGraph {
-    run: Option<RunId>,
-    graph: Arc<j1ql::Graph>,
-}
-
 /// Shared by every handler.
 /// Which tenants a `serve` schedules.
 pub enum ServedTenants {
@@ -104,9 +99,8 @@ pub struct AppState {
     /// The tenants this `serve` runs (triggers for others are refused).
     pub tenants: ServedTenants,
     pub progress: Arc<LiveProgress>,
-    graphs: Mutex<HashMap<String, CachedGraph>>,
-    /// One load at a time per process: a 100k-user graph takes a while to build.
-    loading: tokio::sync::Mutex<()>,
+    /// The tenants' query graphs, shared with the runs' rules evaluation.
+    pub graphs: Arc<GraphCache>,
 }
 
 impl AppState {
@@ -115,14 +109,14 @@ impl AppState {
         scheduler: SchedulerHandle,
         tenants: ServedTenants,
         progress: Arc<LiveProgress>,
+        graphs: Arc<GraphCache>,
     ) -> AppState {
         AppState {
             store,
             scheduler,
             tenants,
             progress,
-            graphs: Mutex::new(HashMap::new()),
-            loading: tokio::sync::Mutex::new(()),
+            graphs,
         }
     }
 
@@ -146,31 +140,6 @@ impl AppState {
                 .find(|run| run.persisted)
                 .map(|run| run.id),
         };
-        if let Some(graph) = self.cached(tenant, newest) {
-            return Ok(graph);
-        }
-        let _one_at_a_time = self.loading.lock().await;
-        if let Some(graph) = self.cached(tenant, newest) {
-            return Ok(graph);
-        }
-        let graph = Arc::new(crate::monitor::rules::load_graph(&*self.store, tenant).await?);
-        if let Ok(mut graphs) = self.graphs.lock() {
-            graphs.insert(
-                tenant.to_owned(),
-                CachedGraph {
-                    run: newest,
-                    graph: graph.clone(),
-                },
-            );
-        }
-        Ok(graph)
-    }
-
-    fn cached(&self, tenant: &str, run: Option<RunId>) -> Option<Arc<j1ql::Graph>> {
-        let graphs = self.graphs.lock().ok()?;
-        graphs
-            .get(tenant)
-            .filter(|cached| cached.run == run)
-            .map(|cached| cached.graph.clone())
+        self.graphs.get_or_build(&*self.store, tenant, newest).await
     }
 }
