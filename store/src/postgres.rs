@@ -1410,12 +1410,19 @@ impl Store for PostgresStore {
         limit: u64,
     ) -> Result<Vec<StoredObject>, StoreError> {
         // Two index scans (by either endpoint); an edge from the entity to itself once.
+        // Round robin over the relationship types, so a limit cuts the most numerous
+        // types, never a type of a few (a user's groups beside its 400 systems).
         let sql = format!(
-            "(SELECT {OBJECT_COLUMNS} FROM objects
-              WHERE tenant = $1 AND from_key = $2 AND ($3 OR NOT deleted))
-             UNION ALL
-             (SELECT {OBJECT_COLUMNS} FROM objects
-              WHERE tenant = $1 AND to_key = $2 AND from_key <> $2 AND ($3 OR NOT deleted))
+            "SELECT {OBJECT_COLUMNS} FROM (
+                 SELECT {OBJECT_COLUMNS},
+                        ROW_NUMBER() OVER (PARTITION BY type ORDER BY key) AS type_rank
+                 FROM ((SELECT {OBJECT_COLUMNS} FROM objects
+                        WHERE tenant = $1 AND from_key = $2 AND ($3 OR NOT deleted))
+                       UNION ALL
+                       (SELECT {OBJECT_COLUMNS} FROM objects
+                        WHERE tenant = $1 AND to_key = $2 AND from_key <> $2
+                          AND ($3 OR NOT deleted))) AS edges) AS ranked
+             ORDER BY type_rank, type, key
              LIMIT $4"
         );
         let rows = sqlx::query(AssertSqlSafe(sql))

@@ -1351,12 +1351,20 @@ impl Store for SqliteStore {
     ) -> Result<Vec<StoredObject>, StoreError> {
         let (tenant, key) = (tenant.to_owned(), key.to_owned());
         self.read(move |conn| {
+            // Round robin over the relationship types (each type's first, then each
+            // one's second, ...), so a limit cuts the most numerous types, never a
+            // type of a few (a user's groups beside its 400 systems).
             let sql = format!(
-                "SELECT {OBJECT_COLUMNS} FROM objects
-                 WHERE tenant = ?1 AND from_key = ?2 AND (?3 OR deleted = 0)
-                 UNION ALL
-                 SELECT {OBJECT_COLUMNS} FROM objects
-                 WHERE tenant = ?1 AND to_key = ?2 AND from_key <> ?2 AND (?3 OR deleted = 0)
+                "SELECT {OBJECT_COLUMNS} FROM (
+                     SELECT {OBJECT_COLUMNS},
+                            ROW_NUMBER() OVER (PARTITION BY type ORDER BY key) AS type_rank
+                     FROM (SELECT {OBJECT_COLUMNS} FROM objects
+                           WHERE tenant = ?1 AND from_key = ?2 AND (?3 OR deleted = 0)
+                           UNION ALL
+                           SELECT {OBJECT_COLUMNS} FROM objects
+                           WHERE tenant = ?1 AND to_key = ?2 AND from_key <> ?2
+                             AND (?3 OR deleted = 0)))
+                 ORDER BY type_rank, type, key
                  LIMIT ?4"
             );
             let mut stmt = conn.prepare(&sql).map_err(db)?;

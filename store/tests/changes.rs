@@ -40,6 +40,7 @@ store_suite!(
     a_large_run_streams_back_in_order,
     neighbours_search_and_type_counts_read_the_current_graph,
     a_tenant_configuration_is_stored_with_a_revision_that_grows_on_change,
+    a_limit_on_neighbours_cuts_the_most_numerous_types_first,
 );
 
 struct Fixture {
@@ -933,4 +934,42 @@ async fn a_tenant_configuration_is_stored_with_a_revision_that_grows_on_change(s
             .expect("again"),
         (4, ConfigChange::Created)
     );
+}
+
+async fn a_limit_on_neighbours_cuts_the_most_numerous_types_first(s: TestStore) {
+    let f = fixture(s).await;
+    let mut objects = vec![user(U1, json!({"name": "Ada"})), group("g1"), group("g2")];
+    objects.push(member("g1", U1));
+    objects.push(member("g2", U1));
+    for i in 0..30 {
+        let system = format!("s{i:02}");
+        objects.push(entity(&system, "jumpcloud_system", "Host", json!({})));
+        objects.push(NewObject {
+            step: Some("fetch".into()),
+            kind: ObjectKind::Relationship,
+            key: format!("{U1}|assigned|{system}"),
+            object_type: "jumpcloud_user_assigned_system".into(),
+            classes: vec!["ASSIGNED".into()],
+            from_key: Some(U1.into()),
+            to_key: Some(system),
+            properties: Default::default(),
+            raw_data: None,
+        });
+    }
+    f.persist(objects, success()).await;
+    let edges = f
+        .store
+        .relationships_of("acme", U1, false, 6)
+        .await
+        .expect("edges");
+    let count = |t: &str| edges.iter().filter(|e| e.object.object_type == t).count();
+    assert_eq!(edges.len(), 6);
+    assert_eq!(count("jumpcloud_group_has_user"), 2, "both groups kept");
+    assert_eq!(count("jumpcloud_user_assigned_system"), 4);
+    let all = f
+        .store
+        .relationships_of("acme", U1, false, 100)
+        .await
+        .expect("edges");
+    assert_eq!(all.len(), 32);
 }
