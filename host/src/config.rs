@@ -357,10 +357,12 @@ impl ConfigValue {
                     return Err(format!("{kind}: must be a string"));
                 };
                 match kind.as_str() {
-                    "env" if is_env_var_name(&target) => ConfigValue::Env(target),
+                    "env" if crate::sandbox::names::is_valid_env_var(&target) => {
+                        ConfigValue::Env(target)
+                    }
                     "env" => {
                         return Err(format!(
-                            "env: {target:?} is not an environment variable name (A-Z, 0-9, _)"
+                            "env: {target:?} is not an environment variable name (A-Z first, then A-Z, 0-9, _)"
                         ));
                     }
                     "file" if !target.is_empty() => {
@@ -430,16 +432,6 @@ impl ConfigValue {
             }
         }
     }
-}
-
-/// `A-Z`, digits and `_`, not starting with a digit.
-fn is_env_var_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 128
-        && !name.starts_with(|c: char| c.is_ascii_digit())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
 }
 
 /// Checks the monitoring fields: a known polling interval, an account name where the

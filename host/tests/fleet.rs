@@ -164,6 +164,16 @@ impl Drop for Process {
     }
 }
 
+/// A path `scripts/fleet-servers.sh start` exports, or `None` after saying the test is
+/// skipped without it.
+fn path_from_env(test: &str, var: &str) -> Option<PathBuf> {
+    let value = std::env::var(var).ok().filter(|v| !v.is_empty());
+    if value.is_none() {
+        eprintln!("skipped {test}: {var} is not set (scripts/fleet-servers.sh start)");
+    }
+    value.map(PathBuf::from)
+}
+
 /// Waits for `check` to give something, failing the test after [`DEADLINE`].
 async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> T
 where
@@ -543,14 +553,14 @@ async fn a_worker_frozen_past_its_lease_persists_nothing_when_it_wakes() {
 /// `scripts/fleet-servers.sh` installed, on a free loopback port, its JetStream data
 /// in a folder that outlives restarts. Stopped by PID when dropped.
 struct OwnNats {
-    binary: String,
+    binary: PathBuf,
     port: u16,
     dir: PathBuf,
     child: Option<Child>,
 }
 
 impl OwnNats {
-    fn start(binary: String, dir: PathBuf) -> OwnNats {
+    fn start(binary: PathBuf, dir: PathBuf) -> OwnNats {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("free port")
@@ -620,11 +630,7 @@ async fn two_schedulers_three_workers_and_a_nats_restart_lose_and_double_nothing
     let Some(servers) = servers(test) else {
         return;
     };
-    let Some(binary) = std::env::var("FLEET_NATS_SERVER")
-        .ok()
-        .filter(|b| !b.is_empty())
-    else {
-        eprintln!("skipped {test}: FLEET_NATS_SERVER is not set (scripts/fleet-servers.sh start)");
+    let Some(binary) = path_from_env(test, "FLEET_NATS_SERVER") else {
         return;
     };
     let tenants = ["t1", "t2", "t3", "t4"];
@@ -852,14 +858,10 @@ async fn postgres_away_mid_run_writes_nothing_half_and_the_run_completes_once() 
     let Some(servers) = servers(test) else {
         return;
     };
-    let Some(bindir) = std::env::var("FLEET_PG_BINDIR")
-        .ok()
-        .filter(|b| !b.is_empty())
-    else {
-        eprintln!("skipped {test}: FLEET_PG_BINDIR is not set (scripts/fleet-servers.sh start)");
+    let Some(bindir) = path_from_env(test, "FLEET_PG_BINDIR") else {
         return;
     };
-    let postgres = OwnPostgres::start(PathBuf::from(bindir));
+    let postgres = OwnPostgres::start(bindir);
     let fleet = Fleet::new(
         "pgdown",
         &Servers {

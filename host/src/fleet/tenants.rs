@@ -178,23 +178,12 @@ pub struct StoredTenant {
 /// Why a tenant could not be read from the store.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
     #[error("tenant {0:?} has no configuration in the store: load it with `tenants import`")]
     NotImported(String),
     /// The stored document does not make a valid tenant (written by a newer program,
     /// or edited by hand).
     #[error("{0}")]
     Invalid(String),
-}
-
-/// The tenant's configuration and rules from the store.
-pub async fn load(store: &dyn Store, tenant: &str) -> Result<StoredTenant, LoadError> {
-    let record = store
-        .tenant_config(tenant)
-        .await?
-        .ok_or_else(|| LoadError::NotImported(tenant.to_owned()))?;
-    from_record(record)
 }
 
 /// A tenant from its stored record.

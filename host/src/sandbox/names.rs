@@ -77,7 +77,8 @@ fn is_identifier(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-fn is_valid_env_var(name: &str) -> bool {
+/// `A-Z` first, then `A-Z`, digits and `_`; at most 128 bytes.
+pub(crate) fn is_valid_env_var(name: &str) -> bool {
     let mut chars = name.chars();
     name.len() <= 128
         && chars.next().is_some_and(|c| c.is_ascii_uppercase())

@@ -93,6 +93,16 @@ pub struct TenantView {
     pub open_alerts: usize,
 }
 
+/// A run of the tenant is in flight here, or anywhere the store knows of (a fleet's
+/// worker, `run --store`).
+fn in_flight(state: &AppState, tenant: &TenantState) -> bool {
+    state.scheduler.is_running(&tenant.settings.tenant)
+        || tenant
+            .last_run
+            .as_ref()
+            .is_some_and(|run| run.status == graph_store::RunStatus::Running)
+}
+
 async fn view(state: &AppState, tenant: TenantState) -> Result<TenantView, ApiError> {
     let open_alerts = state
         .store
@@ -100,14 +110,8 @@ async fn view(state: &AppState, tenant: TenantState) -> Result<TenantView, ApiEr
         .await?
         .len();
     let id = tenant.settings.tenant.clone();
-    // In flight here, or anywhere the store knows of (a fleet's worker, `run --store`).
-    let running = state.scheduler.is_running(&id)
-        || tenant
-            .last_run
-            .as_ref()
-            .is_some_and(|run| run.status == graph_store::RunStatus::Running);
     Ok(TenantView {
-        running,
+        running: in_flight(state, &tenant),
         served: state.tenants.contains(&id),
         open_alerts,
         state: tenant,
@@ -309,13 +313,7 @@ async fn progress(
         .into_iter()
         .map(|(step, done, total)| json!({"step": step, "done": done, "total": total}))
         .collect();
-    let running = state.scheduler.is_running(&tenant)
-        || state
-            .store
-            .tenant(&tenant)
-            .await?
-            .last_run
-            .is_some_and(|run| run.status == graph_store::RunStatus::Running);
+    let running = in_flight(&state, &state.store.tenant(&tenant).await?);
     Ok(Json(json!({
         "running": running,
         "steps": steps,
